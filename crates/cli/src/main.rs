@@ -1,0 +1,53 @@
+//! `fedhe`: the command-line front end.
+//!
+//! Every subcommand turns its raw clap arguments into a validated
+//! configuration before any work starts, and reports bad input as an error
+//! naming the argument and what was expected.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod dp_cmd;
+mod params;
+mod privacy;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "fedhe", version, about = "Federated learning with threshold RLWE aggregation and distributed DP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a parameter set with its security level, failure probability and flooding.
+    Params(params::ParamsArgs),
+    /// Benchmarks of the cryptographic core.
+    Bench(bench::BenchArgs),
+    /// Differential-privacy accounting: epsilon, calibration, DDGauss planning.
+    Privacy(privacy::PrivacyArgs),
+    /// Draw samples from the DP noise samplers (for external statistical tests).
+    Dp(dp_cmd::DpArgs),
+    /// Plaintext federated training (the FedAvg/FedProx baseline).
+    Train(train::TrainArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Params(a) => params::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Privacy(a) => privacy::run(a),
+        Command::Dp(a) => dp_cmd::run(a),
+        Command::Train(a) => train::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
