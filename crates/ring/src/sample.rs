@@ -1,0 +1,212 @@
+//! Samplers for `R_Q`: uniform, ternary, centred binomial (the RLWE error)
+//! and rounded Gaussian (flooding noise).
+//!
+//! All of them take the caller's CSPRNG; production callers pass an
+//! OS-seeded generator ([`crate::os_rng`]), tests may pass a seeded one.
+//! Small polynomials come back as [`SmallPoly`], which zeroizes on drop since
+//! secrets, encryption randomness and errors are all sampled here.
+
+use rand_core::CryptoRng;
+use rand_distr::{Distribution, StandardNormal};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::{Error, Poly, Result, RingContext};
+
+/// Largest flooding standard deviation an `f64` Gaussian may be scaled to:
+/// above `2^50` the low bits of `σ·z` are no longer random (53-bit mantissa),
+/// and flooding with constant low bits would leak the low bits of the noise it
+/// is meant to hide.
+pub const MAX_ROUNDED_GAUSSIAN_SIGMA: f64 = (1u64 << 50) as f64;
+
+/// A polynomial with small signed coefficients, held as `i64`; zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SmallPoly {
+    coeffs: Vec<i64>,
+}
+
+impl SmallPoly {
+    /// Wraps coefficients (for known-answer tests and decoding).
+    pub fn from_coeffs(coeffs: Vec<i64>) -> Self {
+        Self { coeffs }
+    }
+
+    /// The coefficients.
+    pub fn coeffs(&self) -> &[i64] {
+        &self.coeffs
+    }
+
+    /// Lifts into `R_Q` (coefficient form).
+    pub fn lift(&self, ctx: &RingContext) -> Poly {
+        ctx.poly_from_signed(&self.coeffs)
+    }
+}
+
+impl std::fmt::Debug for SmallPoly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmallPoly({} coefficients, redacted)", self.coeffs.len())
+    }
+}
+
+/// A uniform polynomial of `R_Q`: per prime, masked 64-bit words rejected while `≥ q`.
+pub fn sample_uniform<R: CryptoRng + ?Sized>(ctx: &RingContext, rng: &mut R) -> Poly {
+    let mut data = Vec::with_capacity(ctx.poly_len());
+    for m in ctx.moduli() {
+        let mask = (1u64 << m.bits()) - 1;
+        let mut produced = 0;
+        while produced < ctx.degree() {
+            let v = rng.next_u64() & mask;
+            if v < m.value() {
+                data.push(v);
+                produced += 1;
+            }
+        }
+    }
+    Poly::from_raw(data)
+}
+
+/// `n` coefficients uniform in `{−1, 0, 1}` (variance 2/3).
+///
+/// Each coefficient is `b mod 3 − 1` for a random byte `b < 255`; bytes equal
+/// to 255 are rejected. The rejection depends only on discarded randomness, so
+/// the time taken says nothing about the accepted values.
+pub fn sample_ternary<R: CryptoRng + ?Sized>(n: usize, rng: &mut R) -> SmallPoly {
+    let mut coeffs = Vec::with_capacity(n);
+    let mut buf = [0u8; 256];
+    while coeffs.len() < n {
+        rng.fill_bytes(&mut buf);
+        for &b in &buf {
+            if b != 255 && coeffs.len() < n {
+                coeffs.push(i64::from(b % 3) - 1);
+            }
+        }
+    }
+    buf.zeroize();
+    SmallPoly { coeffs }
+}
+
+/// `n` coefficients from the centred binomial distribution `CBD(η)`,
+/// `Σ_{i<η} a_i − Σ_{i<η} b_i` for random bits (variance `η/2`), `1 ≤ η ≤ 32`.
+///
+/// Constant time: one 64-bit word per coefficient, two masked popcounts, no
+/// branch on secret data.
+pub fn sample_cbd<R: CryptoRng + ?Sized>(n: usize, eta: u32, rng: &mut R) -> Result<SmallPoly> {
+    if !(1..=32).contains(&eta) {
+        return Err(Error::Distribution {
+            what: "centred binomial η",
+            expected: "1..=32",
+        });
+    }
+    let mask = if eta == 32 {
+        u64::from(u32::MAX)
+    } else {
+        (1u64 << eta) - 1
+    };
+    let coeffs = (0..n)
+        .map(|_| {
+            let w = rng.next_u64();
+            i64::from((w & mask).count_ones()) - i64::from(((w >> 32) & mask).count_ones())
+        })
+        .collect();
+    Ok(SmallPoly { coeffs })
+}
+
+/// `n` samples of `⌊σ·z⌉` for standard normal `z` (ziggurat over the caller's
+/// CSPRNG): the flooding distribution. Refuses `σ > 2^50` (see
+/// [`MAX_ROUNDED_GAUSSIAN_SIGMA`]) and non-finite or negative `σ`.
+pub fn sample_rounded_gaussian<R: CryptoRng + ?Sized>(
+    n: usize,
+    sigma: f64,
+    rng: &mut R,
+) -> Result<SmallPoly> {
+    if !sigma.is_finite() || sigma < 0.0 || sigma > MAX_ROUNDED_GAUSSIAN_SIGMA {
+        return Err(Error::Distribution {
+            what: "rounded Gaussian σ",
+            expected: "a finite value in [0, 2^50]",
+        });
+    }
+    let coeffs = (0..n)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(rng);
+            (sigma * z).round() as i64
+        })
+        .collect();
+    Ok(SmallPoly { coeffs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn moments(c: &[i64]) -> (f64, f64) {
+        let n = c.len() as f64;
+        let mean = c.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = c.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        (mean, var)
+    }
+
+    #[test]
+    fn ternary_is_uniform() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let s = sample_ternary(300_000, &mut rng);
+        let mut counts = [0usize; 3];
+        for &c in s.coeffs() {
+            counts[(c + 1) as usize] += 1;
+        }
+        for c in counts {
+            // expected 100_000, std ≈ 258: 6 sigma
+            assert!((c as i64 - 100_000).abs() < 1550, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn cbd_moments() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        for eta in [1u32, 2, 21, 32] {
+            let s = sample_cbd(200_000, eta, &mut rng).expect("eta");
+            let (mean, var) = moments(s.coeffs());
+            let expected = f64::from(eta) / 2.0;
+            assert!(
+                mean.abs() < 0.05 * expected.sqrt() + 0.01,
+                "eta {eta} mean {mean}"
+            );
+            assert!((var / expected - 1.0).abs() < 0.03, "eta {eta} var {var}");
+            assert!(
+                s.coeffs()
+                    .iter()
+                    .all(|&c| c.unsigned_abs() <= u64::from(eta))
+            );
+        }
+        assert!(sample_cbd(4, 0, &mut rng).is_err());
+        assert!(sample_cbd(4, 33, &mut rng).is_err());
+    }
+
+    #[test]
+    fn rounded_gaussian_moments_and_limits() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for sigma in [3.2f64, 1e6, 1e12] {
+            let s = sample_rounded_gaussian(200_000, sigma, &mut rng).expect("sigma");
+            let (mean, var) = moments(s.coeffs());
+            assert!(mean.abs() < 0.02 * sigma, "sigma {sigma} mean {mean}");
+            let expected = sigma * sigma + 1.0 / 12.0;
+            assert!(
+                (var / expected - 1.0).abs() < 0.03,
+                "sigma {sigma} var {var}"
+            );
+        }
+        assert!(sample_rounded_gaussian(1, 2f64.powi(51), &mut rng).is_err());
+        assert!(sample_rounded_gaussian(1, f64::NAN, &mut rng).is_err());
+    }
+
+    #[test]
+    fn uniform_is_reduced() {
+        let ctx =
+            RingContext::new(1024, &[1_125_899_906_826_241, 1_125_899_906_629_633]).expect("ctx");
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let p = sample_uniform(&ctx, &mut rng);
+        for (j, m) in ctx.moduli().iter().enumerate() {
+            assert!(ctx.residues(&p, j).iter().all(|&x| x < m.value()));
+        }
+    }
+}
