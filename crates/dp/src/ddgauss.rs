@@ -1,0 +1,357 @@
+//! The distributed discrete Gaussian (DDGauss) encoder and decoder
+//! (Kairouz, Liu, Steinke, ICML 2021, Algorithms 1 and 2; `dp-reference.md` A.1–A.2).
+//!
+//! Client, per round ([`DdgEncoder::encode`]):
+//! 1. clip to L2 norm `c`;
+//! 2. zero-pad to `d = 2^k`;
+//! 3. rotate `x ← H·D_ξ·x` with signs from the round seed ([`crate::rotation`]);
+//! 4. scale by `1/γ`;
+//! 5. conditional randomized rounding: round every coordinate up with
+//!    probability equal to its fractional part, re-drawing the whole vector
+//!    until `‖x̃‖₂ ≤ B(β)`;
+//! 6. add `N_Z(0, σ²/γ²)` per coordinate with the exact sampler;
+//! 7. reduce mod `2^b` into `u64` residues.
+//!
+//! Server, after the residues of `n` clients were summed mod `2^b`
+//! ([`DdgEncoder::decode`]): centre into `[−2^{b−1}, 2^{b−1})`, unscale,
+//! invert the rotation, drop the padding and divide by the number of
+//! contributors. Coordinates whose centred value lies in the outer
+//! [`WRAP_MARGIN`] of the range are counted as suspected wrap-arounds.
+//!
+//! The rounding step uses 53-bit uniform floats (its bias is below 2^−53 per
+//! coordinate); only the noise is drawn by the exact integer sampler.
+
+use rand_core::CryptoRng;
+
+use crate::accountant::rounded_l2_bound;
+use crate::error::{Error, Result, invalid};
+use crate::rotation::{apply_signs, fwht_unnormalized, sign_mask};
+use crate::sampler::{BitSource, DiscreteGaussian, Rational};
+
+/// A centred aggregate coordinate with `|v| ≥ (1 − WRAP_MARGIN)·2^{b−1}` is
+/// counted as a suspected wrap-around. A plan from [`crate::planner`] puts
+/// the range edge at ≥ 5 sub-Gaussian standard deviations, so honest values
+/// land in the outer 1/16 with negligible probability, while a wrapped value
+/// enters from the opposite edge.
+pub const WRAP_MARGIN: f64 = 1.0 / 16.0;
+
+/// Largest modulus exponent `b` (residues and centred values fit in `i64`).
+pub const MAX_BITS: u32 = 62;
+
+/// Parameters of one round's DDGauss encoding, shared by clients and server.
+#[derive(Debug, Clone)]
+pub struct DdgConfig {
+    dim: usize,
+    padded: usize,
+    clip: f64,
+    gamma: f64,
+    beta: f64,
+    bits: u32,
+    noise: Option<DiscreteGaussian>,
+    max_attempts: u32,
+}
+
+impl DdgConfig {
+    /// Configuration for vectors of length `dim`, clip norm `clip`,
+    /// granularity `gamma`, rounding parameter `beta ∈ [0,1)`, modulus `2^bits`
+    /// (`2 ≤ bits ≤ 62`) and per-client noise variance `noise_sigma2 = σ²/γ²`
+    /// in scaled (integer) units; `None` adds no noise (tests, or the
+    /// secure-aggregation-only baseline).
+    pub fn new(
+        dim: usize,
+        clip: f64,
+        gamma: f64,
+        beta: f64,
+        bits: u32,
+        noise_sigma2: Option<Rational>,
+    ) -> Result<Self> {
+        if dim == 0 || dim > 1 << 30 {
+            return Err(invalid("dim", "between 1 and 2^30", dim));
+        }
+        if !(clip > 0.0 && clip.is_finite()) {
+            return Err(invalid("clip", "a finite number > 0", clip));
+        }
+        if !(gamma > 0.0 && gamma.is_finite()) {
+            return Err(invalid("gamma", "a finite number > 0", gamma));
+        }
+        if !(0.0..1.0).contains(&beta) {
+            return Err(invalid("beta", "a number in [0, 1)", beta));
+        }
+        if !(2..=MAX_BITS).contains(&bits) {
+            return Err(invalid("bits", "between 2 and 62", bits));
+        }
+        let noise = noise_sigma2.map(DiscreteGaussian::new).transpose()?;
+        Ok(Self {
+            dim,
+            padded: dim.next_power_of_two(),
+            clip,
+            gamma,
+            beta,
+            bits,
+            noise,
+            max_attempts: 1000,
+        })
+    }
+
+    /// Original dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// Padded dimension `2^⌈log₂ dim⌉`.
+    pub fn padded_dim(&self) -> usize {
+        self.padded
+    }
+    /// Clip norm.
+    pub fn clip(&self) -> f64 {
+        self.clip
+    }
+    /// Granularity γ.
+    pub fn gamma(&self) -> f64 {
+        self.gamma
+    }
+    /// Rounding parameter β.
+    pub fn beta(&self) -> f64 {
+        self.beta
+    }
+    /// Modulus exponent `b`.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+    /// Per-client noise variance in scaled units, if any.
+    pub fn noise_sigma2(&self) -> Option<Rational> {
+        self.noise.as_ref().map(DiscreteGaussian::sigma2)
+    }
+    /// The rounded-norm bound `B(β)` in scaled units.
+    pub fn norm_bound(&self) -> f64 {
+        rounded_l2_bound(self.clip / self.gamma, self.beta, self.padded)
+    }
+}
+
+/// What happened while encoding one client vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncodeReport {
+    /// L2 norm of the input.
+    pub input_norm: f64,
+    /// Whether the input was scaled down to the clip norm.
+    pub clipped: bool,
+    /// L2 norm after clipping.
+    pub clipped_norm: f64,
+    /// Rounding attempts rejected by the norm bound before one was accepted.
+    pub rounding_retries: u32,
+    /// L2 norm of the accepted rounded vector, scaled units.
+    pub rounded_norm: f64,
+}
+
+/// What the decoder saw in one aggregate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeReport {
+    /// Coordinates whose centred value is within [`WRAP_MARGIN`] of ±2^{b−1}.
+    pub suspected_wraps: usize,
+    /// Largest `|centred value|`, scaled units.
+    pub max_abs_centred: u64,
+    /// Contributors divided by.
+    pub contributors: u64,
+}
+
+/// Encoder/decoder for one configuration.
+#[derive(Debug, Clone)]
+pub struct DdgEncoder {
+    config: DdgConfig,
+}
+
+/// Values per chunk of random bytes for the rounding step.
+const ROUND_CHUNK: usize = 1024;
+
+impl DdgEncoder {
+    /// An encoder for `config`.
+    pub fn new(config: DdgConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DdgConfig {
+        &self.config
+    }
+
+    /// Encodes one client vector (steps 1–7 above) into `padded_dim` residues
+    /// mod `2^bits`. `round_seed` must be the same for all clients and the
+    /// server of the round; `rng` must be a CSPRNG reserved for DP noise.
+    pub fn encode<R: CryptoRng + ?Sized>(
+        &self,
+        round_seed: &[u8; 32],
+        x: &[f64],
+        rng: &mut R,
+    ) -> Result<(Vec<u64>, EncodeReport)> {
+        let cfg = &self.config;
+        if x.len() != cfg.dim {
+            return Err(Error::LengthMismatch {
+                name: "x",
+                expected: cfg.dim,
+                got: x.len(),
+            });
+        }
+        if let Some(pos) = x.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(
+                "x",
+                "finite values",
+                format!("non-finite value at index {pos}"),
+            ));
+        }
+        let input_norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let clipped = input_norm > cfg.clip;
+        let factor = if clipped { cfg.clip / input_norm } else { 1.0 };
+
+        // 1–4: clip, pad, rotate, scale. The 1/√d of H and 1/γ are one multiply.
+        let d = cfg.padded;
+        let mut v = vec![0.0f64; d];
+        for (o, &xi) in v.iter_mut().zip(x) {
+            *o = xi * factor;
+        }
+        let mask = sign_mask(round_seed, d);
+        apply_signs(&mut v, &mask);
+        fwht_unnormalized(&mut v);
+        let s = 1.0 / (cfg.gamma * (d as f64).sqrt());
+        v.iter_mut().for_each(|t| *t *= s);
+
+        // 5: conditional randomized rounding.
+        let bound = cfg.norm_bound();
+        let bound2 = bound * bound;
+        let mut out = vec![0u64; d];
+        let mut bytes = [0u8; ROUND_CHUNK * 8];
+        let mut retries = 0u32;
+        let rounded_norm = loop {
+            let mut norm2: u128 = 0;
+            for (vc, oc) in v.chunks(ROUND_CHUNK).zip(out.chunks_mut(ROUND_CHUNK)) {
+                let buf = &mut bytes[..vc.len() * 8];
+                rng.fill_bytes(buf);
+                for ((val, o), b) in vc.iter().zip(oc.iter_mut()).zip(buf.chunks_exact(8)) {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(b);
+                    let u = (u64::from_le_bytes(w) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                    let fl = val.floor();
+                    let r = fl as i64 + i64::from(u < val - fl);
+                    norm2 += u128::from(r.unsigned_abs()) * u128::from(r.unsigned_abs());
+                    *o = r as u64;
+                }
+            }
+            let norm2 = norm2 as f64;
+            if norm2 <= bound2 {
+                break norm2.sqrt();
+            }
+            retries += 1;
+            if retries >= cfg.max_attempts {
+                return Err(Error::RoundingExhausted { attempts: retries });
+            }
+        };
+
+        // 6–7: exact discrete Gaussian noise, then reduce mod 2^b. Two's
+        // complement wrapping then masking is reduction mod 2^b since 2^b | 2^64.
+        let m = (1u64 << cfg.bits) - 1;
+        if let Some(dg) = &cfg.noise {
+            let mut bits = BitSource::new(rng);
+            for o in out.iter_mut() {
+                let e = dg.sample_bits(&mut bits);
+                *o = (*o as i64).wrapping_add(e) as u64 & m;
+            }
+        } else {
+            out.iter_mut().for_each(|o| *o &= m);
+        }
+        Ok((
+            out,
+            EncodeReport {
+                input_norm,
+                clipped,
+                clipped_norm: input_norm * factor,
+                rounding_retries: retries,
+                rounded_norm,
+            },
+        ))
+    }
+
+    /// Decodes the sum mod `2^bits` of `contributors` encoded vectors into
+    /// their mean, in the original dimension.
+    pub fn decode(
+        &self,
+        round_seed: &[u8; 32],
+        sum: &[u64],
+        contributors: u64,
+    ) -> Result<(Vec<f64>, DecodeReport)> {
+        let cfg = &self.config;
+        let d = cfg.padded;
+        if sum.len() != d {
+            return Err(Error::LengthMismatch {
+                name: "sum",
+                expected: d,
+                got: sum.len(),
+            });
+        }
+        if contributors == 0 {
+            return Err(invalid("contributors", "at least 1", contributors));
+        }
+        let modulus = 1u64 << cfg.bits;
+        if let Some(pos) = sum.iter().position(|&s| s >= modulus) {
+            return Err(invalid(
+                "sum",
+                "residues below 2^bits",
+                format!("index {pos}"),
+            ));
+        }
+        let half = modulus / 2;
+        let threshold = (half as f64 * (1.0 - WRAP_MARGIN)).ceil() as u64;
+        let mut suspected = 0usize;
+        let mut max_abs = 0u64;
+        let mut v: Vec<f64> = sum
+            .iter()
+            .map(|&s| {
+                let c = if s >= half {
+                    s as i64 - modulus as i64
+                } else {
+                    s as i64
+                };
+                let a = c.unsigned_abs();
+                max_abs = max_abs.max(a);
+                suspected += usize::from(a >= threshold);
+                c as f64
+            })
+            .collect();
+        fwht_unnormalized(&mut v);
+        let s = cfg.gamma / (d as f64).sqrt();
+        v.iter_mut().for_each(|t| *t *= s);
+        apply_signs(&mut v, &sign_mask(round_seed, d));
+        v.truncate(cfg.dim);
+        let inv_n = 1.0 / contributors as f64;
+        v.iter_mut().for_each(|t| *t *= inv_n);
+        Ok((
+            v,
+            DecodeReport {
+                suspected_wraps: suspected,
+                max_abs_centred: max_abs,
+                contributors,
+            },
+        ))
+    }
+}
+
+/// Adds `b` into `acc` coordinate-wise mod `2^bits` (the plaintext stand-in
+/// for what HE or secure aggregation computes).
+pub fn add_mod(acc: &mut [u64], b: &[u64], bits: u32) -> Result<()> {
+    if acc.len() != b.len() {
+        return Err(Error::LengthMismatch {
+            name: "b",
+            expected: acc.len(),
+            got: b.len(),
+        });
+    }
+    if !(1..=64).contains(&bits) {
+        return Err(invalid("bits", "between 1 and 64", bits));
+    }
+    let m = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    for (a, &x) in acc.iter_mut().zip(b) {
+        *a = a.wrapping_add(x) & m;
+    }
+    Ok(())
+}
