@@ -193,6 +193,29 @@ impl RingContext {
         p
     }
 
+    /// `a += coeffs` for small signed coefficients (`coeffs.len() ≤ N`).
+    pub fn add_small_assign(&self, a: &mut Poly, coeffs: &[i64]) {
+        self.check(a.data.len());
+        assert!(coeffs.len() <= self.degree, "at most N coefficients");
+        for (m, block) in self.moduli.iter().zip(a.data.chunks_exact_mut(self.degree)) {
+            for (dst, &c) in block.iter_mut().zip(coeffs) {
+                *dst = m.add(*dst, m.from_i64(c));
+            }
+        }
+    }
+
+    /// `a += values·scale_j` modulo each `q_j` (`values.len() ≤ N`; used for `Δ·m`).
+    pub fn add_scaled_assign(&self, a: &mut Poly, values: &[u64], scale: &[u64]) {
+        self.check(a.data.len());
+        assert!(values.len() <= self.degree && scale.len() == self.moduli.len());
+        for ((m, &s), block) in self.moduli.iter().zip(scale).zip(a.data.chunks_exact_mut(self.degree)) {
+            let s_shoup = m.shoup(s);
+            for (dst, &v) in block.iter_mut().zip(values) {
+                *dst = m.add(*dst, m.mul_shoup(v, s, s_shoup));
+            }
+        }
+    }
+
     /// The residues of prime `j` of a polynomial.
     pub fn residues<'a>(&self, p: &'a Poly, j: usize) -> &'a [u64] {
         &p.data[j * self.degree..(j + 1) * self.degree]
@@ -256,16 +279,20 @@ impl RingContext {
         }
     }
 
-    /// Multiplies every residue of prime `j` by `scalars[j]`.
+    /// Multiplies every residue of prime `j` by `scalars[j]` (evaluation form).
     pub fn mul_scalar_assign_ntt(&self, a: &mut NttPoly, scalars: &[u64]) {
-        self.check(a.data.len());
+        self.mul_scalar_raw(&mut a.data, scalars);
+    }
+
+    /// Multiplies every coefficient modulo `q_j` by `scalars[j]`.
+    pub fn mul_scalar_assign(&self, a: &mut Poly, scalars: &[u64]) {
+        self.mul_scalar_raw(&mut a.data, scalars);
+    }
+
+    fn mul_scalar_raw(&self, a: &mut [u64], scalars: &[u64]) {
+        self.check(a.len());
         assert_eq!(scalars.len(), self.moduli.len());
-        for ((m, &s), x) in self
-            .moduli
-            .iter()
-            .zip(scalars)
-            .zip(a.data.chunks_exact_mut(self.degree))
-        {
+        for ((m, &s), x) in self.moduli.iter().zip(scalars).zip(a.chunks_exact_mut(self.degree)) {
             let s = s % m.value();
             let s_shoup = m.shoup(s);
             for x in x.iter_mut() {

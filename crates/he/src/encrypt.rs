@@ -1,0 +1,167 @@
+//! Encryption of value vectors into ciphertext lists, homomorphic addition,
+//! and re-randomisation.
+//!
+//! `encrypt(pk, m)`: ternary `u`, errors `e_0, e_1 ← CBD(η)`;
+//! `c_0 = p·u + e_0 + Δ·m`, `c_1 = a·u + e_1`. A vector of any length is
+//! packed one value per coefficient into `⌈len/N⌉` ciphertexts (the last one
+//! zero-padded), encrypted in parallel with rayon. Each ciphertext draws its
+//! randomness from its own ChaCha20 stream seeded by the caller's CSPRNG.
+
+use std::sync::Arc;
+
+use fedhe_ring::Poly;
+use fedhe_ring::sample::{sample_cbd, sample_ternary};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
+use rayon::prelude::*;
+use zeroize::Zeroize;
+
+use crate::context::HeContext;
+use crate::error::{Error, Result};
+use crate::keys::PublicKey;
+
+/// One RLWE ciphertext `(c_0, c_1)` in coefficient form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ciphertext {
+    pub(crate) c0: Poly,
+    pub(crate) c1: Poly,
+}
+
+/// The encryption of a vector of `len` values mod `T`: `⌈len/N⌉` ciphertexts.
+#[derive(Clone, Debug)]
+pub struct CiphertextList {
+    pub(crate) ctx: Arc<HeContext>,
+    pub(crate) len: usize,
+    pub(crate) cts: Vec<Ciphertext>,
+}
+
+impl PartialEq for CiphertextList {
+    fn eq(&self, other: &Self) -> bool {
+        self.ctx.digest() == other.ctx.digest() && self.len == other.len && self.cts == other.cts
+    }
+}
+
+fn derive_seeds<R: CryptoRng + ?Sized>(count: usize, rng: &mut R) -> Vec<[u8; 32]> {
+    (0..count)
+        .map(|_| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        })
+        .collect()
+}
+
+fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphertext> {
+    let ctx = &pk.ctx;
+    let ring = ctx.ring();
+    let n = ring.degree();
+    let eta = ctx.params().error_eta;
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let u = sample_ternary(n, &mut rng);
+    let e0 = sample_cbd(n, eta, &mut rng)?;
+    let e1 = sample_cbd(n, eta, &mut rng)?;
+    let mut u_ntt = ring.forward_owned(u.lift(ring));
+    let mut c0 = ring.mul_to_coeff(&pk.p_ntt, &u_ntt);
+    let mut c1 = ring.mul_to_coeff(&pk.a_ntt, &u_ntt);
+    u_ntt.zeroize();
+    ring.add_small_assign(&mut c0, e0.coeffs());
+    ring.add_scaled_assign(&mut c0, values, ctx.delta());
+    ring.add_small_assign(&mut c1, e1.coeffs());
+    Ok(Ciphertext { c0, c1 })
+}
+
+impl CiphertextList {
+    /// Encrypts `values` (each `< T`) under `pk`, in parallel. The caller's
+    /// CSPRNG seeds one ChaCha20 stream per ciphertext.
+    pub fn encrypt<R: CryptoRng + ?Sized>(pk: &PublicKey, values: &[u64], rng: &mut R) -> Result<Self> {
+        let ctx = &pk.ctx;
+        let bits = ctx.params().plaintext_bits;
+        if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| **v >> bits != 0) {
+            return Err(Error::PlaintextOutOfRange { index, value, bits });
+        }
+        let n = ctx.params().degree;
+        let seeds = derive_seeds(values.len().div_ceil(n), rng);
+        let cts = values
+            .par_chunks(n)
+            .zip(seeds)
+            .map(|(chunk, seed)| encrypt_one(pk, chunk, seed))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { ctx: ctx.clone(), len: values.len(), cts })
+    }
+
+    /// An encryption of the zero vector of length `len`.
+    pub fn encrypt_zero<R: CryptoRng + ?Sized>(pk: &PublicKey, len: usize, rng: &mut R) -> Result<Self> {
+        let n = pk.ctx.params().degree;
+        let seeds = derive_seeds(len.div_ceil(n), rng);
+        let cts = seeds.into_par_iter().map(|seed| encrypt_one(pk, &[], seed)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { ctx: pk.ctx.clone(), len, cts })
+    }
+
+    /// The all-zero (noiseless) list: the neutral element of [`CiphertextList::add_assign`].
+    pub fn zero(ctx: &Arc<HeContext>, len: usize) -> Self {
+        let cts = (0..ctx.ciphertexts_for(len))
+            .map(|_| Ciphertext { c0: ctx.ring().zero(), c1: ctx.ring().zero() })
+            .collect();
+        Self { ctx: ctx.clone(), len, cts }
+    }
+
+    /// Number of encrypted values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no value is encrypted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of ciphertexts.
+    pub fn num_ciphertexts(&self) -> usize {
+        self.cts.len()
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<HeContext> {
+        &self.ctx
+    }
+
+    fn check_compatible(&self, other: &Self) -> Result<()> {
+        if self.ctx.digest() != other.ctx.digest() {
+            return Err(Error::ParamsMismatch("ciphertext lists under different parameter sets"));
+        }
+        if self.len != other.len {
+            return Err(Error::ShapeMismatch(format!("{} values vs {} values", self.len, other.len)));
+        }
+        Ok(())
+    }
+
+    /// `self += other`, coefficient-wise modulo each prime: the running sum
+    /// the server folds each accepted submission into.
+    pub fn add_assign(&mut self, other: &Self) -> Result<()> {
+        self.check_compatible(other)?;
+        let ring = self.ctx.ring();
+        self.cts.par_iter_mut().zip(&other.cts).for_each(|(a, b)| {
+            ring.add_assign(&mut a.c0, &b.c0);
+            ring.add_assign(&mut a.c1, &b.c1);
+        });
+        Ok(())
+    }
+
+    /// Adds a fresh encryption of zero under `pk`: a new ciphertext of the same
+    /// plaintext whose decryption shares are independent of earlier ones. Used
+    /// before re-issuing a decryption to a new set.
+    pub fn rerandomize<R: CryptoRng + ?Sized>(&mut self, pk: &PublicKey, rng: &mut R) -> Result<()> {
+        if pk.ctx.digest() != self.ctx.digest() {
+            return Err(Error::ParamsMismatch("public key and ciphertexts under different parameter sets"));
+        }
+        let zero = Self::encrypt_zero(pk, self.len, rng)?;
+        self.add_assign(&zero)
+    }
+
+    /// BLAKE3 digest of the wire form: what decryption shares are bound to.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key("fedhe 2026-11 ciphertext list digest v1");
+        h.update(&self.to_bytes());
+        *h.finalize().as_bytes()
+    }
+}
