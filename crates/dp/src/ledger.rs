@@ -54,9 +54,9 @@ impl Mechanism {
         }
     }
 
-    fn sensitivities(&self) -> (f64, f64) {
+    fn sensitivities(&self) -> (f64, Option<f64>) {
         match self {
-            Self::DdGauss(r) => (r.l2_sensitivity(), r.l1_sensitivity()),
+            Self::DdGauss(r) => (r.l2_sensitivity(), Some(r.l1_sensitivity())),
             Self::Skellam(r) => {
                 let as_ddg = DdgRound {
                     gamma: r.gamma,
@@ -67,9 +67,10 @@ impl Mechanism {
                     dim: r.dim,
                     sampling_rate: r.sampling_rate,
                 };
-                (as_ddg.l2_sensitivity(), as_ddg.l1_sensitivity())
+                (as_ddg.l2_sensitivity(), Some(as_ddg.l1_sensitivity()))
             }
-            Self::Gaussian { .. } => (1.0, f64::NAN),
+            // Sensitivity 1: the noise multiplier is relative to it.
+            Self::Gaussian { .. } => (1.0, None),
         }
     }
 
@@ -106,8 +107,8 @@ pub struct LedgerEntry {
     pub record: RoundRecord,
     /// L2 sensitivity after rounding, original units.
     pub l2_sensitivity: f64,
-    /// L1 sensitivity after rounding, original units (NaN if not applicable).
-    pub l1_sensitivity: f64,
+    /// L1 sensitivity after rounding, original units (`None` if not used).
+    pub l1_sensitivity: Option<f64>,
     /// Per-round RDP on the ledger's order grid (`null` in JSON means `+∞`).
     pub rdp: Vec<Option<f64>>,
 }
