@@ -38,9 +38,19 @@ impl HeContext {
     fn build(params: Params, analysis: Analysis) -> Result<Arc<Self>> {
         let ring = RingContext::new(params.degree, &params.moduli)?;
         let delta_full = ring.modulus_product() / u128::from(params.plaintext_modulus());
-        let delta = ring.moduli().iter().map(|m| (delta_full % u128::from(m.value())) as u64).collect();
+        let delta = ring
+            .moduli()
+            .iter()
+            .map(|m| (delta_full % u128::from(m.value())) as u64)
+            .collect();
         let digest = params.digest();
-        Ok(Arc::new(Self { params, ring, analysis, digest, delta }))
+        Ok(Arc::new(Self {
+            params,
+            ring,
+            analysis,
+            digest,
+            delta,
+        }))
     }
 
     /// The parameter set.

@@ -62,7 +62,9 @@ pub fn partial_decrypt<R: CryptoRng + ?Sized>(
 ) -> Result<DecryptionShare> {
     let ctx = &key.ctx;
     if ctx.digest() != cts.ctx.digest() {
-        return Err(Error::ParamsMismatch("key share and ciphertexts under different parameter sets"));
+        return Err(Error::ParamsMismatch(
+            "key share and ciphertexts under different parameter sets",
+        ));
     }
     let lambda = Combiner::lagrange_coefficient(ctx, set, key.member)?;
     let ring = ctx.ring();
@@ -103,21 +105,36 @@ pub fn partial_decrypt<R: CryptoRng + ?Sized>(
 /// Combines the shares of exactly the members of `set` for `cts` and decodes
 /// the values mod `T`. Shares of another list, another set, a missing or
 /// repeated member, or another parameter set are refused.
-pub fn combine(cts: &CiphertextList, set: &DecryptingSet, shares: &[DecryptionShare]) -> Result<Vec<u64>> {
+pub fn combine(
+    cts: &CiphertextList,
+    set: &DecryptingSet,
+    shares: &[DecryptionShare],
+) -> Result<Vec<u64>> {
     let ctx: &Arc<HeContext> = &cts.ctx;
     let digest = cts.digest();
     for s in shares {
         if s.params_digest != *ctx.digest() {
-            return Err(Error::ParamsMismatch("decryption share under a different parameter set"));
+            return Err(Error::ParamsMismatch(
+                "decryption share under a different parameter set",
+            ));
         }
         if s.set != *set {
-            return Err(Error::ShareMismatch(format!("the share of {} was made for another decrypting set", s.member)));
+            return Err(Error::ShareMismatch(format!(
+                "the share of {} was made for another decrypting set",
+                s.member
+            )));
         }
         if s.ct_digest != digest {
-            return Err(Error::ShareMismatch(format!("the share of {} decrypts another ciphertext list", s.member)));
+            return Err(Error::ShareMismatch(format!(
+                "the share of {} decrypts another ciphertext list",
+                s.member
+            )));
         }
         if s.shares.len() != cts.cts.len() {
-            return Err(Error::ShareMismatch(format!("the share of {} has the wrong number of polynomials", s.member)));
+            return Err(Error::ShareMismatch(format!(
+                "the share of {} has the wrong number of polynomials",
+                s.member
+            )));
         }
     }
     let mut members: Vec<MemberId> = shares.iter().map(|s| s.member).collect();
@@ -160,12 +177,18 @@ pub struct DecryptionBudget {
 impl DecryptionBudget {
     /// A fresh budget for the context's key.
     pub fn new(ctx: &HeContext) -> Self {
-        Self { used: 0, limit: ctx.params().max_decrypted_coefficients }
+        Self {
+            used: 0,
+            limit: ctx.params().max_decrypted_coefficients,
+        }
     }
 
     /// Restores a persisted count.
     pub fn with_used(ctx: &HeContext, used: u64) -> Self {
-        Self { used, limit: ctx.params().max_decrypted_coefficients }
+        Self {
+            used,
+            limit: ctx.params().max_decrypted_coefficients,
+        }
     }
 
     /// Coefficients decrypted so far.
@@ -182,7 +205,11 @@ impl DecryptionBudget {
                 self.used = total;
                 Ok(())
             }
-            _ => Err(Error::BudgetExhausted { used: self.used, requested, limit: self.limit }),
+            _ => Err(Error::BudgetExhausted {
+                used: self.used,
+                requested,
+                limit: self.limit,
+            }),
         }
     }
 }

@@ -73,7 +73,11 @@ fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphert
 impl CiphertextList {
     /// Encrypts `values` (each `< T`) under `pk`, in parallel. The caller's
     /// CSPRNG seeds one ChaCha20 stream per ciphertext.
-    pub fn encrypt<R: CryptoRng + ?Sized>(pk: &PublicKey, values: &[u64], rng: &mut R) -> Result<Self> {
+    pub fn encrypt<R: CryptoRng + ?Sized>(
+        pk: &PublicKey,
+        values: &[u64],
+        rng: &mut R,
+    ) -> Result<Self> {
         let ctx = &pk.ctx;
         let bits = ctx.params().plaintext_bits;
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| **v >> bits != 0) {
@@ -86,23 +90,45 @@ impl CiphertextList {
             .zip(seeds)
             .map(|(chunk, seed)| encrypt_one(pk, chunk, seed))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { ctx: ctx.clone(), len: values.len(), cts })
+        Ok(Self {
+            ctx: ctx.clone(),
+            len: values.len(),
+            cts,
+        })
     }
 
     /// An encryption of the zero vector of length `len`.
-    pub fn encrypt_zero<R: CryptoRng + ?Sized>(pk: &PublicKey, len: usize, rng: &mut R) -> Result<Self> {
+    pub fn encrypt_zero<R: CryptoRng + ?Sized>(
+        pk: &PublicKey,
+        len: usize,
+        rng: &mut R,
+    ) -> Result<Self> {
         let n = pk.ctx.params().degree;
         let seeds = derive_seeds(len.div_ceil(n), rng);
-        let cts = seeds.into_par_iter().map(|seed| encrypt_one(pk, &[], seed)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { ctx: pk.ctx.clone(), len, cts })
+        let cts = seeds
+            .into_par_iter()
+            .map(|seed| encrypt_one(pk, &[], seed))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            ctx: pk.ctx.clone(),
+            len,
+            cts,
+        })
     }
 
     /// The all-zero (noiseless) list: the neutral element of [`CiphertextList::add_assign`].
     pub fn zero(ctx: &Arc<HeContext>, len: usize) -> Self {
         let cts = (0..ctx.ciphertexts_for(len))
-            .map(|_| Ciphertext { c0: ctx.ring().zero(), c1: ctx.ring().zero() })
+            .map(|_| Ciphertext {
+                c0: ctx.ring().zero(),
+                c1: ctx.ring().zero(),
+            })
             .collect();
-        Self { ctx: ctx.clone(), len, cts }
+        Self {
+            ctx: ctx.clone(),
+            len,
+            cts,
+        }
     }
 
     /// Number of encrypted values.
@@ -127,10 +153,15 @@ impl CiphertextList {
 
     fn check_compatible(&self, other: &Self) -> Result<()> {
         if self.ctx.digest() != other.ctx.digest() {
-            return Err(Error::ParamsMismatch("ciphertext lists under different parameter sets"));
+            return Err(Error::ParamsMismatch(
+                "ciphertext lists under different parameter sets",
+            ));
         }
         if self.len != other.len {
-            return Err(Error::ShapeMismatch(format!("{} values vs {} values", self.len, other.len)));
+            return Err(Error::ShapeMismatch(format!(
+                "{} values vs {} values",
+                self.len, other.len
+            )));
         }
         Ok(())
     }
@@ -150,9 +181,15 @@ impl CiphertextList {
     /// Adds a fresh encryption of zero under `pk`: a new ciphertext of the same
     /// plaintext whose decryption shares are independent of earlier ones. Used
     /// before re-issuing a decryption to a new set.
-    pub fn rerandomize<R: CryptoRng + ?Sized>(&mut self, pk: &PublicKey, rng: &mut R) -> Result<()> {
+    pub fn rerandomize<R: CryptoRng + ?Sized>(
+        &mut self,
+        pk: &PublicKey,
+        rng: &mut R,
+    ) -> Result<()> {
         if pk.ctx.digest() != self.ctx.digest() {
-            return Err(Error::ParamsMismatch("public key and ciphertexts under different parameter sets"));
+            return Err(Error::ParamsMismatch(
+                "public key and ciphertexts under different parameter sets",
+            ));
         }
         let zero = Self::encrypt_zero(pk, self.len, rng)?;
         self.add_assign(&zero)

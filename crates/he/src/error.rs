@@ -45,7 +45,9 @@ pub enum Error {
     #[error("decryption shares refused: {0}")]
     ShareMismatch(String),
     /// The key has decrypted as many coefficients as its parameters allow.
-    #[error("decryption budget exhausted: {used} + {requested} coefficients exceeds the key's limit {limit}; rotate the key")]
+    #[error(
+        "decryption budget exhausted: {used} + {requested} coefficients exceeds the key's limit {limit}; rotate the key"
+    )]
     BudgetExhausted {
         /// Coefficients already decrypted.
         used: u64,

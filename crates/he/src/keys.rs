@@ -69,7 +69,8 @@ impl Crs {
 
     /// `a`, in evaluation form.
     pub fn expand(&self, ctx: &HeContext) -> NttPoly {
-        ctx.ring().forward_owned(expand_uniform(ctx.ring(), &self.seed, CRS_CONTEXT))
+        ctx.ring()
+            .forward_owned(expand_uniform(ctx.ring(), &self.seed, CRS_CONTEXT))
     }
 }
 
@@ -93,7 +94,11 @@ impl MemberSecret {
     pub fn generate<R: CryptoRng + ?Sized>(ctx: &Arc<HeContext>, rng: &mut R) -> Self {
         let small = sample_ternary(ctx.params().degree, rng);
         let ntt = ctx.ring().forward_owned(small.lift(ctx.ring()));
-        Self { ctx: ctx.clone(), small, ntt }
+        Self {
+            ctx: ctx.clone(),
+            small,
+            ntt,
+        }
     }
 
     /// `s_i` in coefficient form, the constant term of the member's Shamir polynomial.
@@ -143,7 +148,13 @@ impl PublicKey {
     pub(crate) fn from_parts(ctx: &Arc<HeContext>, crs: Crs, p: Poly) -> Self {
         let p_ntt = ctx.ring().forward(&p);
         let a_ntt = crs.expand(ctx);
-        Self { ctx: ctx.clone(), crs, p, p_ntt, a_ntt }
+        Self {
+            ctx: ctx.clone(),
+            crs,
+            p,
+            p_ntt,
+            a_ntt,
+        }
     }
 
     /// The context the key was made under.
@@ -174,7 +185,11 @@ pub struct PublicKeyGen {
 impl PublicKeyGen {
     /// The protocol for one CRS.
     pub fn new(ctx: &Arc<HeContext>, crs: Crs) -> Self {
-        Self { ctx: ctx.clone(), a_ntt: crs.expand(ctx), crs }
+        Self {
+            ctx: ctx.clone(),
+            a_ntt: crs.expand(ctx),
+            crs,
+        }
     }
 
     /// Member `member`'s share `−a·s_i + e_i`, with `e_i` from the caller's CSPRNG.

@@ -33,13 +33,18 @@ pub mod params;
 mod threshold;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use context::HeContext;
 pub use decrypt::{DecryptionBudget, DecryptionShare, combine, partial_decrypt};
 pub use encrypt::{Ciphertext, CiphertextList};
 pub use error::{Error, Result};
 pub use keys::{CRS_CONTEXT, Crs, MemberId, MemberSecret, PublicKey, PublicKeyGen, PublicKeyShare};
 pub use params::{Analysis, Committee, Params, Preset};
-pub use threshold::{Combiner, DecryptingSet, KeyShare, ShamirPolynomial, ShamirShare, Thresholdizer};
+pub use threshold::{
+    Combiner, DecryptingSet, KeyShare, ShamirPolynomial, ShamirShare, Thresholdizer,
+};
 
 /// A whole committee dealt in one process: what tests, benchmarks and the
 /// in-process simulation use. A real deployment runs the key ceremony
@@ -56,7 +61,10 @@ impl DealtCommittee {
     /// Runs key generation for the context's committee with the caller's
     /// CSPRNG: each member samples `s_i`, publishes `p_i`, and deals its
     /// Shamir shares; each member aggregates what it received.
-    pub fn deal<R: rand_core::CryptoRng + ?Sized>(ctx: &std::sync::Arc<HeContext>, rng: &mut R) -> Result<Self> {
+    pub fn deal<R: rand_core::CryptoRng + ?Sized>(
+        ctx: &std::sync::Arc<HeContext>,
+        rng: &mut R,
+    ) -> Result<Self> {
         Self::deal_with_secrets(ctx, rng).map(|(c, _)| c)
     }
 
@@ -88,6 +96,12 @@ impl DealtCommittee {
             .zip(received)
             .map(|(k, inbox)| th.aggregate_shares(MemberId::new(k)?, &inbox))
             .collect::<Result<Vec<_>>>()?;
-        Ok((Self { public_key, key_shares }, secrets))
+        Ok((
+            Self {
+                public_key,
+                key_shares,
+            },
+            secrets,
+        ))
     }
 }

@@ -121,7 +121,10 @@ pub const DEFAULT: Preset = Preset {
     error_eta: 21,
     max_contributors: 8192,
     max_committee: 16,
-    committee: Committee { threshold: 3, members: 5 },
+    committee: Committee {
+        threshold: 3,
+        members: 5,
+    },
     max_decrypted_coefficients: 1 << 26,
     flooding_kappa: 4.0,
     insecure: false,
@@ -142,7 +145,10 @@ pub const COMPACT: Preset = Preset {
     error_eta: 21,
     max_contributors: 256,
     max_committee: 8,
-    committee: Committee { threshold: 3, members: 5 },
+    committee: Committee {
+        threshold: 3,
+        members: 5,
+    },
     max_decrypted_coefficients: 1 << 22,
     flooding_kappa: 4.0,
     insecure: false,
@@ -161,7 +167,10 @@ pub const TEST_INSECURE_64: Preset = Preset {
     error_eta: 21,
     max_contributors: 1024,
     max_committee: 16,
-    committee: Committee { threshold: 2, members: 3 },
+    committee: Committee {
+        threshold: 2,
+        members: 3,
+    },
     max_decrypted_coefficients: 1 << 20,
     flooding_kappa: 4.0,
     insecure: true,
@@ -173,10 +182,18 @@ pub const PRESETS: [Preset; 2] = [DEFAULT, COMPACT];
 impl Preset {
     /// Finds a selectable (secure) preset by name.
     pub fn by_name(name: &str) -> Result<Preset> {
-        PRESETS.iter().find(|p| p.name == name).copied().ok_or_else(|| Error::UnknownPreset {
-            name: name.to_string(),
-            known: PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
-        })
+        PRESETS
+            .iter()
+            .find(|p| p.name == name)
+            .copied()
+            .ok_or_else(|| Error::UnknownPreset {
+                name: name.to_string(),
+                known: PRESETS
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// The preset with its default committee, at its contributor limit.
@@ -314,7 +331,10 @@ fn flooding_argument(kappa: f64, m: u64, sec: f64) -> FloodingArgument {
             let log2_rd = af / (2.0 * kappa * kappa) * log2e;
             (a, log2_rd, (sec - log2_rd) * (af - 1.0) / af)
         })
-        .fold((2, 0.0, f64::MIN), |best, x| if x.2 > best.2 { x } else { best });
+        .fold(
+            (2, 0.0, f64::MIN),
+            |best, x| if x.2 > best.2 { x } else { best },
+        );
     FloodingArgument {
         kappa,
         max_decrypted_coefficients: m,
@@ -345,15 +365,24 @@ impl Params {
     fn check_shape(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidParams(m));
         if !(1..=32).contains(&self.plaintext_bits) {
-            return bad(format!("plaintext bits {}: expected 1..=32", self.plaintext_bits));
+            return bad(format!(
+                "plaintext bits {}: expected 1..=32",
+                self.plaintext_bits
+            ));
         }
         if let Some(&q) = self.moduli.iter().find(|&&q| q <= self.plaintext_modulus()) {
-            return bad(format!("modulus {q} must exceed T = 2^{}", self.plaintext_bits));
+            return bad(format!(
+                "modulus {q} must exceed T = 2^{}",
+                self.plaintext_bits
+            ));
         }
         if !(1..=32).contains(&self.error_eta) {
             return bad(format!("error η {}: expected 1..=32", self.error_eta));
         }
-        let Committee { threshold: t, members: n } = self.committee;
+        let Committee {
+            threshold: t,
+            members: n,
+        } = self.committee;
         if t == 0 || t > n {
             return bad(format!("committee {t}-of-{n}: expected 1 <= t <= n"));
         }
@@ -364,7 +393,10 @@ impl Params {
             return bad("the key's decryption budget M must be at least 1".into());
         }
         if !(self.flooding_kappa.is_finite() && self.flooding_kappa >= 1.0) {
-            return bad(format!("flooding κ {}: expected a finite value >= 1", self.flooding_kappa));
+            return bad(format!(
+                "flooding κ {}: expected a finite value >= 1",
+                self.flooding_kappa
+            ));
         }
         Ok(())
     }
@@ -379,7 +411,10 @@ impl Params {
         let delta = big_q / t_mod;
         let r = big_q % t_mod;
         let security = security_bits(self.degree, log2_q);
-        let max128 = HE_STANDARD_TERNARY.iter().find(|(n, _)| *n == self.degree).map(|(_, b)| b[0]);
+        let max128 = HE_STANDARD_TERNARY
+            .iter()
+            .find(|(n, _)| *n == self.degree)
+            .map(|(_, b)| b[0]);
         let fresh = self.fresh_noise_variance();
         let contributions = f64::from(self.max_contributors) + f64::from(self.max_rerandomizations);
         let agg = contributions * fresh;
@@ -442,7 +477,10 @@ impl Params {
                     "log2 Q = {:.1} exceeds {max}, the HomomorphicEncryption.org bound for 128-bit security at N = {}",
                     a.log2_q, self.degree
                 ),
-                None => format!("ring degree {} is not covered by the HomomorphicEncryption.org table", self.degree),
+                None => format!(
+                    "ring degree {} is not covered by the HomomorphicEncryption.org table",
+                    self.degree
+                ),
             }));
         }
         Ok(a)
@@ -454,7 +492,10 @@ impl Params {
         if a.log2_failure_probability > -64.0 {
             return Err(Error::Unsafe(format!(
                 "decryption failure probability 2^{:.1} per coefficient exceeds 2^-64 ({} contributors, committee {}-of-{})",
-                a.log2_failure_probability, self.max_contributors, self.committee.threshold, self.committee.members
+                a.log2_failure_probability,
+                self.max_contributors,
+                self.committee.threshold,
+                self.committee.members
             )));
         }
         if a.flooding_sigma > fedhe_ring::sample::MAX_ROUNDED_GAUSSIAN_SIGMA {
@@ -488,7 +529,10 @@ impl Params {
 
     /// BLAKE3 digest identifying the set on the wire.
     pub fn digest(&self) -> [u8; 32] {
-        blake3::derive_key("fedhe 2026-11 parameter set digest v1", &self.canonical_bytes())
+        blake3::derive_key(
+            "fedhe 2026-11 parameter set digest v1",
+            &self.canonical_bytes(),
+        )
     }
 }
 
@@ -500,13 +544,23 @@ mod tests {
     fn presets_validate_at_their_limits() {
         for p in PRESETS {
             let full = p
-                .deployment(p.max_contributors, Committee { threshold: p.max_committee, members: p.max_committee })
+                .deployment(
+                    p.max_contributors,
+                    Committee {
+                        threshold: p.max_committee,
+                        members: p.max_committee,
+                    },
+                )
                 .expect("within limits");
             let a = full.validate().expect("preset is valid at its limits");
             assert!(a.log2_failure_probability <= -64.0);
             assert!(a.flooding_sigma <= 2f64.powi(50));
             assert!(a.security_bits.unwrap_or(0) >= 128);
-            assert!(a.flooding.security_after_flooding_bits > 118.0, "{:?}", a.flooding);
+            assert!(
+                a.flooding.security_after_flooding_bits > 118.0,
+                "{:?}",
+                a.flooding
+            );
             p.params().validate().expect("default committee");
         }
         let d = DEFAULT.params().validate().expect("valid");
@@ -534,7 +588,10 @@ mod tests {
         assert!(matches!(p.validate(), Err(Error::Unsafe(_))));
         // Shape errors.
         let mut p = DEFAULT.params();
-        p.committee = Committee { threshold: 4, members: 3 };
+        p.committee = Committee {
+            threshold: 4,
+            members: 3,
+        };
         assert!(matches!(p.validate(), Err(Error::InvalidParams(_))));
         assert!(TEST_INSECURE_64.params().validate().is_err());
         assert!(DEFAULT.deployment(9000, DEFAULT.committee).is_err());

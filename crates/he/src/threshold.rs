@@ -29,7 +29,12 @@ pub struct ShamirPolynomial {
 
 impl std::fmt::Debug for ShamirPolynomial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ShamirPolynomial(dealer {}, degree {}, redacted)", self.dealer.get(), self.coeffs.len() - 1)
+        write!(
+            f,
+            "ShamirPolynomial(dealer {}, degree {}, redacted)",
+            self.dealer.get(),
+            self.coeffs.len() - 1
+        )
     }
 }
 
@@ -45,7 +50,12 @@ pub struct ShamirShare {
 
 impl std::fmt::Debug for ShamirShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ShamirShare({} -> {}, redacted)", self.from.get(), self.to.get())
+        write!(
+            f,
+            "ShamirShare({} -> {}, redacted)",
+            self.from.get(),
+            self.to.get()
+        )
     }
 }
 
@@ -81,7 +91,12 @@ impl std::fmt::Debug for KeyShare {
 impl KeyShare {
     pub(crate) fn from_poly(ctx: &Arc<HeContext>, member: MemberId, sk: Poly) -> Self {
         let sk_ntt = ctx.ring().forward(&sk);
-        Self { ctx: ctx.clone(), member, sk, sk_ntt }
+        Self {
+            ctx: ctx.clone(),
+            member,
+            sk,
+            sk_ntt,
+        }
     }
 
     /// The holder.
@@ -136,13 +151,21 @@ impl Thresholdizer {
     pub fn gen_share(&self, poly: &ShamirPolynomial, to: MemberId) -> Result<ShamirShare> {
         self.check_member(to)?;
         let ring = self.ctx.ring();
-        let x: Vec<u64> = ring.moduli().iter().map(|m| u64::from(to.get()) % m.value()).collect();
+        let x: Vec<u64> = ring
+            .moduli()
+            .iter()
+            .map(|m| u64::from(to.get()) % m.value())
+            .collect();
         let mut acc = ring.zero();
         for c in poly.coeffs.iter().rev() {
             ring.mul_scalar_assign(&mut acc, &x);
             ring.add_assign(&mut acc, c);
         }
-        Ok(ShamirShare { from: poly.dealer, to, value: acc })
+        Ok(ShamirShare {
+            from: poly.dealer,
+            to,
+            value: acc,
+        })
     }
 
     /// `sk_k = Σ_i f_i(k)` from exactly one share of each of the `n` dealers.
@@ -150,7 +173,10 @@ impl Thresholdizer {
         self.check_member(member)?;
         let n = self.ctx.params().committee.members;
         if let Some(s) = shares.iter().find(|s| s.to != member) {
-            return Err(Error::Committee(format!("a share for {} was given to {member}", s.to)));
+            return Err(Error::Committee(format!(
+                "a share for {} was given to {member}",
+                s.to
+            )));
         }
         let mut dealers: Vec<u16> = shares.iter().map(|s| s.from.get()).collect();
         dealers.sort_unstable();
@@ -178,15 +204,23 @@ pub struct DecryptingSet {
 impl DecryptingSet {
     /// Checks that `members` are `t` distinct indices in `1..=n`.
     pub fn new(ctx: &HeContext, members: &[MemberId]) -> Result<Self> {
-        let crate::params::Committee { threshold: t, members: n } = ctx.params().committee;
+        let crate::params::Committee {
+            threshold: t,
+            members: n,
+        } = ctx.params().committee;
         let mut m = members.to_vec();
         m.sort_unstable();
         m.dedup();
         if m.len() != members.len() {
-            return Err(Error::Committee("the decrypting set names a member twice".into()));
+            return Err(Error::Committee(
+                "the decrypting set names a member twice".into(),
+            ));
         }
         if m.len() != usize::from(t) {
-            return Err(Error::Committee(format!("the decrypting set has {} members; exactly t = {t} are needed", m.len())));
+            return Err(Error::Committee(format!(
+                "the decrypting set has {} members; exactly t = {t} are needed",
+                m.len()
+            )));
         }
         if let Some(bad) = m.iter().find(|x| x.get() > n) {
             return Err(Error::Committee(format!("{bad} is outside 1..={n}")));
@@ -211,9 +245,15 @@ pub struct Combiner;
 
 impl Combiner {
     /// `λ_k^S mod q_j` for each prime: `Π_{j∈S, j≠k} j/(j − k)`.
-    pub fn lagrange_coefficient(ctx: &HeContext, set: &DecryptingSet, member: MemberId) -> Result<Vec<u64>> {
+    pub fn lagrange_coefficient(
+        ctx: &HeContext,
+        set: &DecryptingSet,
+        member: MemberId,
+    ) -> Result<Vec<u64>> {
         if !set.contains(member) {
-            return Err(Error::Committee(format!("{member} is not in the decrypting set")));
+            return Err(Error::Committee(format!(
+                "{member} is not in the decrypting set"
+            )));
         }
         let k = u64::from(member.get());
         ctx.ring()
@@ -221,11 +261,18 @@ impl Combiner {
             .iter()
             .map(|q| {
                 let (mut num, mut den) = (1u64, 1u64);
-                for j in set.members().iter().map(|j| u64::from(j.get())).filter(|&j| j != k) {
+                for j in set
+                    .members()
+                    .iter()
+                    .map(|j| u64::from(j.get()))
+                    .filter(|&j| j != k)
+                {
                     num = q.mul(num, j % q.value());
                     den = q.mul(den, q.sub(j % q.value(), k % q.value()));
                 }
-                let inv = q.inv(den).ok_or_else(|| Error::Committee("member indices collide modulo a prime".into()))?;
+                let inv = q.inv(den).ok_or_else(|| {
+                    Error::Committee("member indices collide modulo a prime".into())
+                })?;
                 Ok(q.mul(num, inv))
             })
             .collect()

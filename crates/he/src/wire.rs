@@ -82,7 +82,11 @@ impl Kind {
 /// Bytes of one packed polynomial.
 pub fn packed_poly_len(ctx: &HeContext) -> usize {
     let n = ctx.params().degree;
-    ctx.ring().moduli().iter().map(|m| n * m.bits() as usize / 8).sum()
+    ctx.ring()
+        .moduli()
+        .iter()
+        .map(|m| n * m.bits() as usize / 8)
+        .sum()
 }
 
 fn write_header(out: &mut Vec<u8>, ctx: &HeContext, kind: Kind) {
@@ -121,13 +125,24 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, reason: impl Into<String>) -> Error {
-        Error::Wire { what: self.what, reason: reason.into() }
+        Error::Wire {
+            what: self.what,
+            reason: reason.into(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            self.err(format!("truncated: needed {n} bytes at offset {}, {} left", self.pos, self.bytes.len() - self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                self.err(format!(
+                    "truncated: needed {n} bytes at offset {}, {} left",
+                    self.pos,
+                    self.bytes.len() - self.pos
+                ))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -152,11 +167,16 @@ impl<'a> Reader<'a> {
     fn header(&mut self, ctx: &HeContext, kind: Kind) -> Result<()> {
         let magic: [u8; 4] = self.array()?;
         if magic != [b'F', b'H', b'E', kind.byte()] {
-            return Err(self.err(format!("bad magic {magic:02x?}: expected \"FHE{}\"", kind.byte() as char)));
+            return Err(self.err(format!(
+                "bad magic {magic:02x?}: expected \"FHE{}\"",
+                kind.byte() as char
+            )));
         }
         let version = self.u16()?;
         if version != WIRE_VERSION {
-            return Err(self.err(format!("unsupported format version {version}: expected {WIRE_VERSION}")));
+            return Err(self.err(format!(
+                "unsupported format version {version}: expected {WIRE_VERSION}"
+            )));
         }
         let digest: [u8; 32] = self.array()?;
         if &digest != ctx.digest() {
@@ -213,7 +233,10 @@ impl<'a> Reader<'a> {
 
     fn finish(&self) -> Result<()> {
         if self.pos != self.bytes.len() {
-            return Err(self.err(format!("{} trailing bytes after the encoding", self.bytes.len() - self.pos)));
+            return Err(self.err(format!(
+                "{} trailing bytes after the encoding",
+                self.bytes.len() - self.pos
+            )));
         }
         Ok(())
     }
@@ -221,15 +244,26 @@ impl<'a> Reader<'a> {
     fn expect_len(&self, expected: Option<usize>) -> Result<()> {
         match expected {
             Some(e) if e == self.bytes.len() => Ok(()),
-            Some(e) if e > self.bytes.len() => Err(self.err(format!("truncated: {} bytes, expected {e}", self.bytes.len()))),
-            Some(e) => Err(self.err(format!("{} trailing bytes: {} bytes, expected {e}", self.bytes.len() - e, self.bytes.len()))),
+            Some(e) if e > self.bytes.len() => Err(self.err(format!(
+                "truncated: {} bytes, expected {e}",
+                self.bytes.len()
+            ))),
+            Some(e) => Err(self.err(format!(
+                "{} trailing bytes: {} bytes, expected {e}",
+                self.bytes.len() - e,
+                self.bytes.len()
+            ))),
             None => Err(self.err("declared counts overflow")),
         }
     }
 }
 
 fn reader<'a>(what: &'static str, bytes: &'a [u8]) -> Reader<'a> {
-    Reader { what, bytes, pos: 0 }
+    Reader {
+        what,
+        bytes,
+        pos: 0,
+    }
 }
 
 impl PublicKey {
@@ -302,16 +336,24 @@ impl CiphertextList {
         // The counts sit after the header; read them first to check the length
         // before any allocation.
         if bytes.len() < HEADER_LEN + 12 {
-            return Err(r.err(format!("truncated: {} bytes, a header and counts take {}", bytes.len(), HEADER_LEN + 12)));
+            return Err(r.err(format!(
+                "truncated: {} bytes, a header and counts take {}",
+                bytes.len(),
+                HEADER_LEN + 12
+            )));
         }
         let mut peek = reader(Kind::Ciphertexts.name(), &bytes[HEADER_LEN..]);
         let len = peek.u64()?;
         let count = peek.u32()? as usize;
         let n = ctx.params().degree as u64;
         if len.div_ceil(n) != count as u64 {
-            return Err(r.err(format!("{count} ciphertexts declared for {len} values: expected ⌈{len}/{n}⌉")));
+            return Err(r.err(format!(
+                "{count} ciphertexts declared for {len} values: expected ⌈{len}/{n}⌉"
+            )));
         }
-        let expected = (2 * packed_poly_len(ctx)).checked_mul(count).and_then(|b| b.checked_add(HEADER_LEN + 12));
+        let expected = (2 * packed_poly_len(ctx))
+            .checked_mul(count)
+            .and_then(|b| b.checked_add(HEADER_LEN + 12));
         r.expect_len(expected)?;
         r.header(ctx, Kind::Ciphertexts)?;
         r.take(12)?;
@@ -322,8 +364,13 @@ impl CiphertextList {
             cts.push(Ciphertext { c0, c1 });
         }
         r.finish()?;
-        let len = usize::try_from(len).map_err(|_| r.err("value count does not fit this platform"))?;
-        Ok(CiphertextList { ctx: ctx.clone(), len, cts })
+        let len =
+            usize::try_from(len).map_err(|_| r.err("value count does not fit this platform"))?;
+        Ok(CiphertextList {
+            ctx: ctx.clone(),
+            len,
+            cts,
+        })
     }
 }
 
@@ -331,7 +378,9 @@ impl KeyShare {
     /// Encodes the secret key share (`K` form) into a buffer zeroized on drop.
     /// Callers encrypt it before it touches a disk.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 2 + packed_poly_len(&self.ctx)));
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            HEADER_LEN + 2 + packed_poly_len(&self.ctx),
+        ));
         write_header(&mut out, &self.ctx, Kind::KeyShare);
         out.extend_from_slice(&self.member.get().to_le_bytes());
         write_poly(&mut out, &self.ctx, &self.sk);
@@ -354,7 +403,9 @@ impl DecryptionShare {
     /// Encodes the share (`D` form).
     pub fn to_bytes(&self, ctx: &HeContext) -> Vec<u8> {
         let t = self.set.members().len();
-        let mut out = Vec::with_capacity(HEADER_LEN + 4 + 2 * t + 36 + packed_poly_len(ctx) * self.shares.len());
+        let mut out = Vec::with_capacity(
+            HEADER_LEN + 4 + 2 * t + 36 + packed_poly_len(ctx) * self.shares.len(),
+        );
         write_header(&mut out, ctx, Kind::DecryptionShare);
         out.extend_from_slice(&self.member.get().to_le_bytes());
         out.extend_from_slice(&(t as u16).to_le_bytes());
@@ -375,16 +426,25 @@ impl DecryptionShare {
         let t = usize::from(ctx.params().committee.threshold);
         let fixed = HEADER_LEN + 4 + 2 * t + 36;
         if bytes.len() < fixed {
-            return Err(r.err(format!("truncated: {} bytes, the fixed part takes {fixed}", bytes.len())));
+            return Err(r.err(format!(
+                "truncated: {} bytes, the fixed part takes {fixed}",
+                bytes.len()
+            )));
         }
         let mut peek = reader(Kind::DecryptionShare.name(), &bytes[fixed - 4..fixed]);
         let count = peek.u32()? as usize;
-        r.expect_len(packed_poly_len(ctx).checked_mul(count).and_then(|b| b.checked_add(fixed)))?;
+        r.expect_len(
+            packed_poly_len(ctx)
+                .checked_mul(count)
+                .and_then(|b| b.checked_add(fixed)),
+        )?;
         r.header(ctx, Kind::DecryptionShare)?;
         let member = r.member(ctx)?;
         let size = r.u16()?;
         if usize::from(size) != t {
-            return Err(r.err(format!("decrypting set of {size} members: expected t = {t}")));
+            return Err(r.err(format!(
+                "decrypting set of {size} members: expected t = {t}"
+            )));
         }
         let mut members = Vec::with_capacity(t);
         for _ in 0..t {
@@ -405,6 +465,12 @@ impl DecryptionShare {
             shares.push(r.poly(ctx)?);
         }
         r.finish()?;
-        Ok(DecryptionShare { member, set, ct_digest, params_digest: *ctx.digest(), shares })
+        Ok(DecryptionShare {
+            member,
+            set,
+            ct_digest,
+            params_digest: *ctx.digest(),
+            shares,
+        })
     }
 }

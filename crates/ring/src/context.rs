@@ -208,7 +208,12 @@ impl RingContext {
     pub fn add_scaled_assign(&self, a: &mut Poly, values: &[u64], scale: &[u64]) {
         self.check(a.data.len());
         assert!(values.len() <= self.degree && scale.len() == self.moduli.len());
-        for ((m, &s), block) in self.moduli.iter().zip(scale).zip(a.data.chunks_exact_mut(self.degree)) {
+        for ((m, &s), block) in self
+            .moduli
+            .iter()
+            .zip(scale)
+            .zip(a.data.chunks_exact_mut(self.degree))
+        {
             let s_shoup = m.shoup(s);
             for (dst, &v) in block.iter_mut().zip(values) {
                 *dst = m.add(*dst, m.mul_shoup(v, s, s_shoup));
@@ -292,7 +297,12 @@ impl RingContext {
     fn mul_scalar_raw(&self, a: &mut [u64], scalars: &[u64]) {
         self.check(a.len());
         assert_eq!(scalars.len(), self.moduli.len());
-        for ((m, &s), x) in self.moduli.iter().zip(scalars).zip(a.chunks_exact_mut(self.degree)) {
+        for ((m, &s), x) in self
+            .moduli
+            .iter()
+            .zip(scalars)
+            .zip(a.chunks_exact_mut(self.degree))
+        {
             let s = s % m.value();
             let s_shoup = m.shoup(s);
             for x in x.iter_mut() {
