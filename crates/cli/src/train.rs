@@ -197,7 +197,7 @@ fn load(cfg: &RunConfig) -> anyhow::Result<FederatedData> {
     };
     let mut ds = ds;
     if cfg.standardize {
-        ds.standardize();
+        ds.standardize()?;
     }
     let p = cfg.partition.unwrap_or(Partition::Iid);
     let parts = fedhe_learn::partition(p, ds.train.y(), ds.n_classes(), cfg.clients, cfg.fedavg.seed).context("--partition")?;

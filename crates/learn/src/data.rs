@@ -275,12 +275,16 @@ impl Dataset {
     }
 
     /// Fits a [`Standardizer`] on the training split only and applies it to
-    /// both splits, so no test statistic leaks into training. Returns it.
-    pub fn standardize(&mut self) -> Standardizer {
+    /// both splits, so no test statistic leaks into training. Returns it
+    /// (to apply to later data, e.g. a client's).
+    ///
+    /// # Errors
+    /// None in practice: [`Dataset::new`] guarantees matching feature counts.
+    pub fn standardize(&mut self) -> Result<Standardizer> {
         let s = Standardizer::fit(&self.train);
-        s.apply(&mut self.train);
-        s.apply(&mut self.test);
-        s
+        s.apply(&mut self.train)?;
+        s.apply(&mut self.test)?;
+        Ok(s)
     }
 }
 
@@ -325,12 +329,17 @@ impl Standardizer {
         Self { mean, scale }
     }
 
-    /// Standardises `s` in place. Feature counts must match the fitted data;
-    /// extra or missing columns are left untouched by ndarray's zip (callers
-    /// get matching shapes from [`Dataset`]).
-    pub fn apply(&self, s: &mut Samples) {
+    /// Standardises `s` in place.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `s` has another feature count than the fitted data.
+    pub fn apply(&self, s: &mut Samples) -> Result<()> {
         if s.n_features() != self.mean.len() {
-            return;
+            return Err(Error::Shape {
+                context: "Standardizer::apply (features)",
+                expected: self.mean.len(),
+                got: s.n_features(),
+            });
         }
         s.map_x(|x| {
             for mut row in x.rows_mut() {
@@ -340,6 +349,7 @@ impl Standardizer {
                     .for_each(|v, &m, &sd| *v = (*v - m) / sd);
             }
         });
+        Ok(())
     }
 }
 

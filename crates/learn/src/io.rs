@@ -759,6 +759,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Decoding never panics, whatever the bytes.
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), cut in 0usize..300) {
+            let p = Path::new("fuzz");
+            let _ = decode_idx(&bytes, p, 1);
+            let _ = decode_idx(&bytes, p, 3);
+            let _ = decode_npy(&bytes, p);
+            let _ = parse_csv(&bytes, p, "label");
+            // Valid prefixes followed by garbage reach the deeper checks.
+            let mut idx = vec![0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1];
+            idx.extend_from_slice(&bytes);
+            let _ = decode_idx(&idx[..cut.min(idx.len())], p, 3);
+            let mut npy = b"\x93NUMPY\x01\x00\x3a\x00{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }".to_vec();
+            npy.extend_from_slice(&bytes);
+            let _ = decode_npy(&npy[..cut.min(npy.len())], p);
+            let _ = decode_npy(&npy, p);
+            let mut csv = b"a,b,label,is_test\n".to_vec();
+            csv.extend_from_slice(&bytes);
+            let _ = parse_csv(&csv, p, "label");
+        }
+    }
+
     #[test]
     fn csv_rejects_corruption() {
         let p = Path::new("c.csv");

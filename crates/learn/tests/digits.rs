@@ -2,19 +2,25 @@
 //! split, and determinism. All fast enough for the default test run.
 
 use fedhe_learn::{
-    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, Result, TrainConfig, Weighting, digits, fedavg, local_train, partition,
-    train_centralized,
+    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, Result, TrainConfig, Weighting,
+    digits, fedavg, local_train, partition, train_centralized,
 };
 
 /// The digits protocol of the baselines: standardised features, SGD with
 /// η = 0.05, batch 10, weight decay 1e-3.
 fn cfg(epochs: usize) -> TrainConfig {
-    TrainConfig { lr: 0.05, batch_size: 10, epochs, weight_decay: 1e-3, prox_mu: 0.0 }
+    TrainConfig {
+        lr: 0.05,
+        batch_size: 10,
+        epochs,
+        weight_decay: 1e-3,
+        prox_mu: 0.0,
+    }
 }
 
 fn standardized_digits() -> Result<Dataset> {
     let mut ds = digits()?;
-    ds.standardize();
+    ds.standardize()?;
     Ok(ds)
 }
 
@@ -50,7 +56,11 @@ fn embedded_digits_keep_the_fixed_split() -> Result<()> {
     // Same data as the .npy copies in shared/data, when present.
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
     if dir.is_dir() {
-        let npy = fedhe_learn::load_npy(&dir.join("digits_x.npy"), &dir.join("digits_y.npy"), Some(&dir.join("digits_is_test.npy")))?;
+        let npy = fedhe_learn::load_npy(
+            &dir.join("digits_x.npy"),
+            &dir.join("digits_y.npy"),
+            Some(&dir.join("digits_is_test.npy")),
+        )?;
         assert_eq!(npy.train, ds.train);
         assert_eq!(npy.test, ds.test);
         let csv = fedhe_learn::load_csv(&dir.join("digits.csv"), "label")?;
@@ -91,7 +101,9 @@ fn digits_fedavg_iid_reaches_96() -> Result<()> {
 #[test]
 fn digits_fedavg_dirichlet_half_reaches_94() -> Result<()> {
     let acc = run_fedavg(Partition::Dirichlet { alpha: 0.5 }, 0)?;
-    println!("digits softmax FedAvg Dirichlet(0.5), 10 clients, E=5, 100 rounds: test accuracy {acc:.4}");
+    println!(
+        "digits softmax FedAvg Dirichlet(0.5), 10 clients, E=5, 100 rounds: test accuracy {acc:.4}"
+    );
     assert!(acc >= 0.94, "{acc}");
     Ok(())
 }
@@ -111,7 +123,11 @@ fn same_seed_gives_bit_identical_weights_on_any_thread_count() -> Result<()> {
         model: "mlp:32,16".parse()?,
         rounds: 3,
         clients_per_round: 4,
-        local: TrainConfig { batch_size: 40, prox_mu: 0.1, ..cfg(2) },
+        local: TrainConfig {
+            batch_size: 40,
+            prox_mu: 0.1,
+            ..cfg(2)
+        },
         weighting: Weighting::BySamples,
         server_lr: 1.0,
         seed: 4,
@@ -122,12 +138,23 @@ fn same_seed_gives_bit_identical_weights_on_any_thread_count() -> Result<()> {
     assert_eq!(one.params, two.params);
     assert_eq!(one.params, three.params);
     assert_eq!(one.rounds, two.rounds);
-    let other = fedavg(&data, &FedAvgConfig { seed: 5, ..c.clone() }, |_| {})?;
+    let other = fedavg(
+        &data,
+        &FedAvgConfig {
+            seed: 5,
+            ..c.clone()
+        },
+        |_| {},
+    )?;
     assert_ne!(one.params, other.params);
     // local_train alone, too.
     let global = one.params.clone();
-    let a = in_pool(1, || local_train(&c.model, &global, &data.clients[0], &c.local, 9))?;
-    let b = in_pool(2, || local_train(&c.model, &global, &data.clients[0], &c.local, 9))?;
+    let a = in_pool(1, || {
+        local_train(&c.model, &global, &data.clients[0], &c.local, 9)
+    })?;
+    let b = in_pool(2, || {
+        local_train(&c.model, &global, &data.clients[0], &c.local, 9)
+    })?;
     assert_eq!(a, b);
     assert_eq!(a.n_samples, data.clients[0].len());
     Ok(())
@@ -139,7 +166,16 @@ fn proximal_term_pulls_towards_the_global_model() -> Result<()> {
     let spec = ModelSpec::Softmax;
     let global = spec.build(64, 10, 1)?.params().to_vec();
     let norm = |mu: f32| -> Result<f32> {
-        let u = local_train(&spec, &global, &ds.train, &TrainConfig { prox_mu: mu, ..cfg(3) }, 2)?;
+        let u = local_train(
+            &spec,
+            &global,
+            &ds.train,
+            &TrainConfig {
+                prox_mu: mu,
+                ..cfg(3)
+            },
+            2,
+        )?;
         Ok(u.delta.iter().map(|d| d * d).sum::<f32>().sqrt())
     };
     let (free, prox) = (norm(0.0)?, norm(1.0)?);
@@ -150,11 +186,28 @@ fn proximal_term_pulls_towards_the_global_model() -> Result<()> {
 #[test]
 fn weighted_and_uniform_aggregation() -> Result<()> {
     use fedhe_learn::{LocalUpdate, aggregate};
-    let u = |d: f32, n| LocalUpdate { delta: vec![d, -d], n_samples: n, train_loss: 0.0 };
+    let u = |d: f32, n| LocalUpdate {
+        delta: vec![d, -d],
+        n_samples: n,
+        train_loss: 0.0,
+    };
     let ups = [u(1.0, 1), u(4.0, 3), u(100.0, 0)];
     assert_eq!(aggregate(&ups, Weighting::BySamples)?, vec![3.25, -3.25]);
     assert_eq!(aggregate(&ups, Weighting::Uniform)?, vec![35.0, -35.0]);
     assert!(aggregate(&[], Weighting::Uniform).is_err());
-    assert!(aggregate(&[u(1.0, 1), LocalUpdate { delta: vec![1.0], n_samples: 1, train_loss: 0.0 }], Weighting::Uniform).is_err());
+    assert!(
+        aggregate(
+            &[
+                u(1.0, 1),
+                LocalUpdate {
+                    delta: vec![1.0],
+                    n_samples: 1,
+                    train_loss: 0.0
+                }
+            ],
+            Weighting::Uniform
+        )
+        .is_err()
+    );
     Ok(())
 }

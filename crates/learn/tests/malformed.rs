@@ -44,7 +44,10 @@ fn expect_err<T: std::fmt::Debug>(r: fedhe_learn::Result<T>, file: &str, what: &
         Ok(v) => panic!("expected an error mentioning {what}, got {v:?}"),
         Err(e) => {
             let s = e.to_string();
-            assert!(s.contains(file) && s.contains(what), "error {s:?} should name {file} and say {what}");
+            assert!(
+                s.contains(file) && s.contains(what),
+                "error {s:?} should name {file} and say {what}"
+            );
         }
     }
 }
@@ -65,15 +68,31 @@ fn idx_directory_errors() {
     assert!((ds.train.x()[[0, 0]] - 7.0 / 255.0).abs() < 1e-7);
 
     mnist_like(&d, &idx_images(2, 2, 2, 7), &idx_labels(&[1, 9]));
-    expect_err(load_mnist_dir(&d), "train-images-idx3-ubyte.gz", "truncated");
+    expect_err(
+        load_mnist_dir(&d),
+        "train-images-idx3-ubyte.gz",
+        "truncated",
+    );
     mnist_like(&d, &idx_images(2, 2, 2, 9), &idx_labels(&[1, 9]));
     expect_err(load_mnist_dir(&d), "train-images-idx3-ubyte.gz", "trailing");
     mnist_like(&d, &idx_images(2, 2, 2, 8), &idx_labels(&[1, 10]));
-    expect_err(load_mnist_dir(&d), "train-labels-idx1-ubyte.gz", "label 10 at index 1 out of range");
+    expect_err(
+        load_mnist_dir(&d),
+        "train-labels-idx1-ubyte.gz",
+        "label 10 at index 1 out of range",
+    );
     mnist_like(&d, &idx_images(2, 2, 2, 8), &idx_labels(&[1]));
-    expect_err(load_mnist_dir(&d), "train-labels-idx1-ubyte.gz", "1 labels but");
+    expect_err(
+        load_mnist_dir(&d),
+        "train-labels-idx1-ubyte.gz",
+        "1 labels but",
+    );
     mnist_like(&d, &idx_labels(&[1, 2]), &idx_labels(&[1, 2]));
-    expect_err(load_mnist_dir(&d), "train-images-idx3-ubyte.gz", "wrong number of dimensions");
+    expect_err(
+        load_mnist_dir(&d),
+        "train-images-idx3-ubyte.gz",
+        "wrong number of dimensions",
+    );
     // A truncated gzip stream.
     let g = gz(&idx_images(2, 2, 2, 8));
     write(&d.join("train-images-idx3-ubyte.gz"), &g[..g.len() / 2]);
@@ -96,7 +115,11 @@ fn csv_file_errors() {
     let d = scratch("csv");
     let p = d.join("bad.csv");
     write(&p, b"f1,f2,label\n1,2,0\n3,oops,1\n");
-    expect_err(load_csv(&p, "label"), "bad.csv", "row 3, column 2 ('f2'): 'oops' is not a number");
+    expect_err(
+        load_csv(&p, "label"),
+        "bad.csv",
+        "row 3, column 2 ('f2'): 'oops' is not a number",
+    );
     write(&p, b"f1,f2,label\n1,2,0\n3,4,20000\n");
     expect_err(load_csv(&p, "label"), "bad.csv", "out of range");
     write(&p, b"f1,f2,cls\n1,2,0\n");
@@ -109,7 +132,8 @@ fn csv_file_errors() {
 }
 
 fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}").into_bytes();
+    let mut h =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}").into_bytes();
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(b' ');
     }
@@ -125,17 +149,64 @@ fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
 fn npy_file_errors() {
     let d = scratch("npy");
     let (x, y) = (d.join("x.npy"), d.join("y.npy"));
-    let xs: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let xs: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     write(&x, &npy("<f4", "(4, 2)", &xs));
-    write(&y, &npy("<i8", "(4,)", &[0i64, 1, 1, 0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+    write(
+        &y,
+        &npy(
+            "<i8",
+            "(4,)",
+            &[0i64, 1, 1, 0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+    );
     let ds = load_npy(&x, &y, None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((ds.train.len() + ds.test.len(), ds.n_features()), (4, 2));
 
-    write(&y, &npy("<i8", "(3,)", &[0i64, 1, 1].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+    write(
+        &y,
+        &npy(
+            "<i8",
+            "(3,)",
+            &[0i64, 1, 1]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+    );
     expect_err(load_npy(&x, &y, None), "y.npy", "3 labels but");
-    write(&y, &npy("<f8", "(4,)", &[0.0f64, 1.5, 1.0, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
-    expect_err(load_npy(&x, &y, None), "y.npy", "label 1.5 at index 1 out of range");
-    write(&y, &npy("<i8", "(2, 2)", &[0i64, 1, 1, 0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+    write(
+        &y,
+        &npy(
+            "<f8",
+            "(4,)",
+            &[0.0f64, 1.5, 1.0, 0.0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+    );
+    expect_err(
+        load_npy(&x, &y, None),
+        "y.npy",
+        "label 1.5 at index 1 out of range",
+    );
+    write(
+        &y,
+        &npy(
+            "<i8",
+            "(2, 2)",
+            &[0i64, 1, 1, 0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+    );
     expect_err(load_npy(&x, &y, None), "y.npy", "wrong dimensions");
     write(&x, &npy("<f4", "(4, 2)", &xs[..20]));
     expect_err(load_npy(&x, &y, None), "x.npy", "truncated");
@@ -143,8 +214,15 @@ fn npy_file_errors() {
     expect_err(load_npy(&x, &y, None), "x.npy", "bad magic");
     write(&x, &npy("<f4", "(8,)", &xs));
     expect_err(load_npy(&x, &y, None), "x.npy", "wrong dimensions");
-    let nan: Vec<u8> = [1.0f32, f32::NAN].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let nan: Vec<u8> = [1.0f32, f32::NAN]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     write(&x, &npy("<f4", "(1, 2)", &nan));
     write(&y, &npy("|u1", "(1,)", &[0]));
-    expect_err(load_npy(&x, &y, None), "x.npy", "non-finite value at row 0, column 1");
+    expect_err(
+        load_npy(&x, &y, None),
+        "x.npy",
+        "non-finite value at row 0, column 1",
+    );
 }

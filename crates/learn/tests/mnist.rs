@@ -9,12 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use fedhe_learn::{
-    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, Result, TrainConfig, Weighting, fedavg, load_mnist_dir, local_train,
-    partition,
+    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, Result, TrainConfig, Weighting,
+    fedavg, load_mnist_dir, local_train, partition,
 };
 
 fn mnist_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mnist"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/mnist"
+    ));
     assert!(
         dir.join("train-images-idx3-ubyte.gz").is_file(),
         "MNIST not found at {}: these tests need the shared data directory `../shared/data/mnist` beside the workspace \
@@ -31,12 +34,28 @@ fn mnist() -> Result<Dataset> {
 #[test]
 fn mnist_matches_the_published_checks() -> Result<()> {
     let ds = mnist()?;
-    assert_eq!((ds.train.len(), ds.test.len(), ds.n_features(), ds.n_classes()), (60_000, 10_000, 784, 10));
-    assert_eq!(ds.train.class_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    assert_eq!(ds.test.class_counts(), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert_eq!(
+        (
+            ds.train.len(),
+            ds.test.len(),
+            ds.n_features(),
+            ds.n_classes()
+        ),
+        (60_000, 10_000, 784, 10)
+    );
+    assert_eq!(
+        ds.train.class_counts(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        ds.test.class_counts(),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
     assert_eq!(&ds.train.y()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
     assert_eq!(&ds.test.y()[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
-    let mean = |s: &fedhe_learn::Samples| s.x().iter().map(|&v| f64::from(v)).sum::<f64>() * 255.0 / s.x().len() as f64;
+    let mean = |s: &fedhe_learn::Samples| {
+        s.x().iter().map(|&v| f64::from(v)).sum::<f64>() * 255.0 / s.x().len() as f64
+    };
     assert!((mean(&ds.train) - 33.318).abs() < 1e-3);
     assert!((mean(&ds.test) - 33.791).abs() < 1e-3);
     Ok(())
@@ -52,14 +71,23 @@ fn mnist_softmax_centralized_reaches_92() -> Result<()> {
     let spec = ModelSpec::Softmax;
     let mut model = spec.build(784, 10, 0)?;
     for (epoch, lr) in [0.2, 0.2, 0.1, 0.05, 0.02, 0.01].into_iter().enumerate() {
-        let cfg = TrainConfig { lr, batch_size: 50, epochs: 1, weight_decay: 0.0, prox_mu: 0.0 };
+        let cfg = TrainConfig {
+            lr,
+            batch_size: 50,
+            epochs: 1,
+            weight_decay: 0.0,
+            prox_mu: 0.0,
+        };
         let global = model.params().to_vec();
         let u = local_train(&spec, &global, &ds.train, &cfg, epoch as u64)?;
         let new: Vec<f32> = global.iter().zip(&u.delta).map(|(w, d)| w + d).collect();
         model.set_params(&new)?;
     }
     let m = model.evaluate(&ds.test)?;
-    println!("MNIST softmax centralized: test accuracy {:.4}, loss {:.4}", m.accuracy, m.loss);
+    println!(
+        "MNIST softmax centralized: test accuracy {:.4}, loss {:.4}",
+        m.accuracy, m.loss
+    );
     assert!(m.accuracy >= 0.92, "{}", m.accuracy);
     Ok(())
 }
@@ -73,7 +101,15 @@ fn mnist_softmax_centralized_reaches_92() -> Result<()> {
 #[ignore = "about a minute in release; run on purpose"]
 fn mnist_shards_fedavg() -> Result<()> {
     let ds = mnist()?;
-    let parts = partition(Partition::Shards { labels_per_client: 2 }, ds.train.y(), 10, 1000, 0)?;
+    let parts = partition(
+        Partition::Shards {
+            labels_per_client: 2,
+        },
+        ds.train.y(),
+        10,
+        1000,
+        0,
+    )?;
     let data = FederatedData::from_partition(&ds, &parts)?;
     let sizes: Vec<usize> = data.clients.iter().map(|c| c.len()).collect();
     println!(
@@ -93,14 +129,32 @@ fn mnist_shards_fedavg() -> Result<()> {
             model: ModelSpec::Softmax,
             rounds: 100,
             clients_per_round: 10,
-            local: TrainConfig { lr: 0.03, batch_size: 10, epochs: 20, weight_decay: 0.0, prox_mu: mu },
+            local: TrainConfig {
+                lr: 0.03,
+                batch_size: 10,
+                epochs: 20,
+                weight_decay: 0.0,
+                prox_mu: mu,
+            },
             weighting: Weighting::BySamples,
             server_lr: 1.0,
             seed: 0,
         };
         let run = fedavg(&data, &cfg, |_| {})?;
-        let acc: Vec<String> = run.rounds.iter().filter(|r| r.round % 10 == 0).map(|r| format!("{:.4}", r.accuracy)).collect();
-        let tail = run.rounds.iter().rev().take(10).map(|r| r.accuracy).sum::<f64>() / 10.0;
+        let acc: Vec<String> = run
+            .rounds
+            .iter()
+            .filter(|r| r.round % 10 == 0)
+            .map(|r| format!("{:.4}", r.accuracy))
+            .collect();
+        let tail = run
+            .rounds
+            .iter()
+            .rev()
+            .take(10)
+            .map(|r| r.accuracy)
+            .sum::<f64>()
+            / 10.0;
         let best = run.rounds.iter().map(|r| r.accuracy).fold(0.0, f64::max);
         println!(
             "MNIST shards, mu = {mu}: accuracy every 10 rounds {acc:?}; final {:.4}, mean of last 10 rounds {tail:.4}, best {best:.4}",
@@ -108,7 +162,10 @@ fn mnist_shards_fedavg() -> Result<()> {
         );
         // Two digits per device and E = 20 make the global model swing from
         // round to round (hence FedProx); check the level, not one round.
-        assert!(best > 0.8 && tail > 0.65, "best {best}, last-10 mean {tail}");
+        assert!(
+            best > 0.8 && tail > 0.65,
+            "best {best}, last-10 mean {tail}"
+        );
     }
     Ok(())
 }
@@ -125,11 +182,20 @@ fn fashion_mnist_loads_and_trains() -> Result<()> {
     let run = fedhe_learn::train_centralized(
         &ds,
         &ModelSpec::Softmax,
-        &TrainConfig { lr: 0.1, batch_size: 50, epochs: 3, weight_decay: 0.0, prox_mu: 0.0 },
+        &TrainConfig {
+            lr: 0.1,
+            batch_size: 50,
+            epochs: 3,
+            weight_decay: 0.0,
+            prox_mu: 0.0,
+        },
         0,
         |_| {},
     )?;
-    println!("Fashion-MNIST softmax, 3 epochs: test accuracy {:.4}", run.final_metrics.accuracy);
+    println!(
+        "Fashion-MNIST softmax, 3 epochs: test accuracy {:.4}",
+        run.final_metrics.accuracy
+    );
     assert!(run.final_metrics.accuracy > 0.8);
     Ok(())
 }
