@@ -14,7 +14,11 @@ mod train;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "fedhe", version, about = "Federated learning with threshold RLWE aggregation and distributed DP")]
+#[command(
+    name = "fedhe",
+    version,
+    about = "Federated learning with threshold RLWE aggregation and distributed DP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

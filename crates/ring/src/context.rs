@@ -168,7 +168,7 @@ impl RingContext {
         let mut p = self.zero();
         for (m, block) in self.moduli.iter().zip(p.data.chunks_exact_mut(self.degree)) {
             for (dst, &c) in block.iter_mut().zip(coeffs) {
-                *dst = m.from_i64(c);
+                *dst = m.from_small(c);
             }
         }
         p
@@ -199,7 +199,7 @@ impl RingContext {
         assert!(coeffs.len() <= self.degree, "at most N coefficients");
         for (m, block) in self.moduli.iter().zip(a.data.chunks_exact_mut(self.degree)) {
             for (dst, &c) in block.iter_mut().zip(coeffs) {
-                *dst = m.add(*dst, m.from_i64(c));
+                *dst = m.add(*dst, m.from_small(c));
             }
         }
     }
@@ -385,24 +385,52 @@ impl RingContext {
         let q = self.q;
         let t = 1u128 << bits;
         let half_q = q / 2;
-        let ratio = (t as f64) / (q as f64);
-        (0..count)
-            .map(|i| {
-                let x = self.compose(p, i);
-                round_div(x, t, q, half_q, ratio) & ((1u64 << bits) - 1)
-            })
-            .collect()
+        let out_mask = (1u64 << bits) - 1;
+        let n = self.degree;
+        match (self.moduli.as_slice(), self.garner) {
+            ([_], _) => {
+                let ratio = (t as f64) / (q as f64);
+                p.data[..count]
+                    .iter()
+                    .map(|&x| round_div(u128::from(x), (x as f64) * ratio, t, q, half_q) & out_mask)
+                    .collect()
+            }
+            ([q1, q2], Some((inv, inv_shoup))) => {
+                // x = x1 + q1·y (Garner), so t·x/Q = y·(t/q2) + x1·(t/Q): an
+                // estimate from two u64→f64 conversions instead of a u128 one.
+                let r_q2 = (t as f64) / (q2.value() as f64);
+                let r_q = (t as f64) / (q as f64);
+                let (lo, hi) = p.data.split_at(n);
+                lo[..count]
+                    .iter()
+                    .zip(&hi[..count])
+                    .map(|(&x1, &x2)| {
+                        let x1_mod_q2 = if x1 >= q2.value() {
+                            x1 % q2.value()
+                        } else {
+                            x1
+                        };
+                        let y = q2.mul_shoup(q2.sub(x2, x1_mod_q2), inv, inv_shoup);
+                        let x = u128::from(x1) + u128::from(q1.value()) * u128::from(y);
+                        let est = (y as f64) * r_q2 + (x1 as f64) * r_q;
+                        round_div(x, est, t, q, half_q) & out_mask
+                    })
+                    .collect()
+            }
+            _ => unreachable!("at most two moduli, checked in the constructor"),
+        }
     }
 }
 
-/// `⌊(t·x + ⌊q/2⌋)/q⌋` for `x < q < 2^125`, `t ≤ 2^32`.
+/// `⌊(t·x + ⌊q/2⌋)/q⌋` for `x < q < 2^125`, `t ≤ 2^32`, given a
+/// floating-point estimate `approx ≈ t·x/q`.
 ///
 /// The true remainder `r = t·x + ⌊q/2⌋ − est·q` lies in `(−2q, 2q)` for the
-/// floating-point estimate `est`, so it is exact in wrapping `u128`
-/// arithmetic read as `i128`; the estimate is then corrected step by step.
+/// rounded estimate `est`, so it is exact in wrapping `u128` arithmetic read
+/// as `i128`; the estimate is then corrected step by step.
 #[inline]
-pub(crate) fn round_div(x: u128, t: u128, q: u128, half_q: u128, ratio: f64) -> u64 {
-    let mut est = ((x as f64) * ratio + 0.5).floor() as u128;
+pub(crate) fn round_div(x: u128, approx: f64, t: u128, q: u128, half_q: u128) -> u64 {
+    let mut est = (approx + 0.5).floor().max(0.0) as u128;
     let mut r = t
         .wrapping_mul(x)
         .wrapping_add(half_q)
@@ -441,7 +469,7 @@ mod tests {
                     if x >= q {
                         continue;
                     }
-                    let got = round_div(x, t, q, q / 2, ratio);
+                    let got = round_div(x, (x as f64) * ratio, t, q, q / 2);
                     let expected = naive_round(x, t, q);
                     assert_eq!(u128::from(got), expected, "bits {bits} m {m} x {x}");
                 }
@@ -463,6 +491,28 @@ mod tests {
             }
         }
         if rem + q / 2 >= q { quo + 1 } else { quo }
+    }
+
+    #[test]
+    fn scale_round_matches_long_division() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for moduli in [
+            vec![1_125_899_906_826_241u64, 1_125_899_906_629_633],
+            vec![36_028_797_018_652_673],
+        ] {
+            let ctx = RingContext::new(4096, &moduli).expect("ctx");
+            let p = crate::sample::sample_uniform(&ctx, &mut rng);
+            for bits in [1u32, 18, 28, 32] {
+                let got = ctx.scale_round(&p, bits, 4096);
+                for (i, &g) in got.iter().enumerate() {
+                    let expected =
+                        naive_round(ctx.compose(&p, i), 1u128 << bits, ctx.modulus_product())
+                            % (1u128 << bits);
+                    assert_eq!(u128::from(g), expected, "bits {bits} coefficient {i}");
+                }
+            }
+        }
     }
 
     #[test]

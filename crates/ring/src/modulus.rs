@@ -91,6 +91,17 @@ impl Modulus {
         r as u64
     }
 
+    /// The residue of a signed integer with `|v| < q` (branch-free); larger
+    /// magnitudes fall back to [`Modulus::from_i64`].
+    #[inline(always)]
+    pub fn from_small(&self, v: i64) -> u64 {
+        if v.unsigned_abs() < self.q {
+            (v as u64).wrapping_add(self.q & ((v >> 63) as u64))
+        } else {
+            self.from_i64(v)
+        }
+    }
+
     /// The centred representative in `(−q/2, q/2]` of a residue.
     #[inline]
     pub fn centre(&self, a: u64) -> i64 {
@@ -125,9 +136,11 @@ mod tests {
         }
 
         #[test]
-        fn signed_lift_and_centre(v in -(1i64 << 48)..(1i64 << 48)) {
+        fn signed_lift_and_centre(v in -(1i64 << 48)..(1i64 << 48), w in any::<i64>()) {
             let m = Modulus::new(Q);
             prop_assert_eq!(m.centre(m.from_i64(v)), v);
+            prop_assert_eq!(m.from_small(v), m.from_i64(v));
+            prop_assert_eq!(m.from_small(w), m.from_i64(w));
         }
     }
 

@@ -66,20 +66,26 @@ pub fn sample_uniform<R: CryptoRng + ?Sized>(ctx: &RingContext, rng: &mut R) -> 
 
 /// `n` coefficients uniform in `{−1, 0, 1}` (variance 2/3).
 ///
-/// Each coefficient is `b mod 3 − 1` for a random byte `b < 255`; bytes equal
-/// to 255 are rejected. The rejection depends only on discarded randomness, so
-/// the time taken says nothing about the accepted values.
+/// A random byte `b < 243 = 3^5` gives five base-3 digits, each mapped to
+/// `digit − 1`; bytes `≥ 243` are rejected. The rejection depends only on
+/// discarded randomness, so the time taken says nothing about the values, and
+/// the digit extraction is branch-free arithmetic.
 pub fn sample_ternary<R: CryptoRng + ?Sized>(n: usize, rng: &mut R) -> SmallPoly {
-    let mut coeffs = Vec::with_capacity(n);
+    let mut coeffs = Vec::with_capacity(n + 4);
     let mut buf = [0u8; 256];
     while coeffs.len() < n {
         rng.fill_bytes(&mut buf);
         for &b in &buf {
-            if b != 255 && coeffs.len() < n {
-                coeffs.push(i64::from(b % 3) - 1);
+            if b < 243 && coeffs.len() < n {
+                let mut v = b;
+                for _ in 0..5 {
+                    coeffs.push(i64::from(v % 3) - 1);
+                    v /= 3;
+                }
             }
         }
     }
+    coeffs.truncate(n);
     buf.zeroize();
     SmallPoly { coeffs }
 }
@@ -87,8 +93,9 @@ pub fn sample_ternary<R: CryptoRng + ?Sized>(n: usize, rng: &mut R) -> SmallPoly
 /// `n` coefficients from the centred binomial distribution `CBD(η)`,
 /// `Σ_{i<η} a_i − Σ_{i<η} b_i` for random bits (variance `η/2`), `1 ≤ η ≤ 32`.
 ///
-/// Constant time: one 64-bit word per coefficient, two masked popcounts, no
-/// branch on secret data.
+/// Constant time: each coefficient takes `2η` fresh random bits and two
+/// masked popcounts, with no branch on secret data. For `η ≤ 21` three
+/// coefficients are cut from every 128 random bits.
 pub fn sample_cbd<R: CryptoRng + ?Sized>(n: usize, eta: u32, rng: &mut R) -> Result<SmallPoly> {
     if !(1..=32).contains(&eta) {
         return Err(Error::Distribution {
@@ -96,17 +103,28 @@ pub fn sample_cbd<R: CryptoRng + ?Sized>(n: usize, eta: u32, rng: &mut R) -> Res
             expected: "1..=32",
         });
     }
-    let mask = if eta == 32 {
-        u64::from(u32::MAX)
+    let mask = (1u64 << eta) - 1;
+    let one =
+        |w: u64| i64::from((w & mask).count_ones()) - i64::from(((w >> eta) & mask).count_ones());
+    let mut coeffs = Vec::with_capacity(n + 2);
+    if eta <= 21 {
+        let mut buf = [0u8; 16 * 64];
+        while coeffs.len() < n {
+            rng.fill_bytes(&mut buf);
+            for chunk in buf.chunks_exact(16) {
+                let mut w = [0u8; 16];
+                w.copy_from_slice(chunk);
+                let x = u128::from_le_bytes(w);
+                coeffs.push(one(x as u64));
+                coeffs.push(one((x >> 42) as u64));
+                coeffs.push(one((x >> 84) as u64));
+            }
+        }
+        buf.zeroize();
+        coeffs.truncate(n);
     } else {
-        (1u64 << eta) - 1
-    };
-    let coeffs = (0..n)
-        .map(|_| {
-            let w = rng.next_u64();
-            i64::from((w & mask).count_ones()) - i64::from(((w >> 32) & mask).count_ones())
-        })
-        .collect();
+        coeffs.extend((0..n).map(|_| one(rng.next_u64())));
+    }
     Ok(SmallPoly { coeffs })
 }
 
