@@ -18,8 +18,10 @@
 //! contributors. Coordinates whose centred value lies in the outer
 //! [`WRAP_MARGIN`] of the range are counted as suspected wrap-arounds.
 //!
-//! The rounding step uses 53-bit uniform floats (its bias is below 2^−53 per
-//! coordinate); only the noise is drawn by the exact integer sampler.
+//! The rounding step compares the fractional part with a 32-bit uniform (its
+//! bias is below 2^−32 per coordinate, which affects utility only: privacy
+//! rests on the enforced norm bound `B(β)` and the exact noise). Only the
+//! noise is drawn by the exact integer sampler.
 
 use rand_core::CryptoRng;
 
@@ -217,19 +219,23 @@ impl DdgEncoder {
         let bound = cfg.norm_bound();
         let bound2 = bound * bound;
         let mut out = vec![0u64; d];
-        let mut bytes = [0u8; ROUND_CHUNK * 8];
+        let mut bytes = [0u8; ROUND_CHUNK * 4];
         let mut retries = 0u32;
         let rounded_norm = loop {
             let mut norm2: u128 = 0;
             for (vc, oc) in v.chunks(ROUND_CHUNK).zip(out.chunks_mut(ROUND_CHUNK)) {
-                let buf = &mut bytes[..vc.len() * 8];
+                let buf = &mut bytes[..vc.len() * 4];
                 rng.fill_bytes(buf);
-                for ((val, o), b) in vc.iter().zip(oc.iter_mut()).zip(buf.chunks_exact(8)) {
-                    let mut w = [0u8; 8];
+                for ((val, o), b) in vc.iter().zip(oc.iter_mut()).zip(buf.chunks_exact(4)) {
+                    let mut w = [0u8; 4];
                     w.copy_from_slice(b);
-                    let u = (u64::from_le_bytes(w) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                    let fl = val.floor();
-                    let r = fl as i64 + i64::from(u < val - fl);
+                    let u = f64::from(u32::from_le_bytes(w)) * (1.0 / 4_294_967_296.0);
+                    // floor without a libm call (no SSE4.1 in the baseline target):
+                    // truncate, then step down for negative non-integers.
+                    let tr = *val as i64;
+                    let fl = tr - i64::from((tr as f64) > *val);
+                    let frac = val - fl as f64;
+                    let r = fl + i64::from(u < frac);
                     norm2 += u128::from(r.unsigned_abs()) * u128::from(r.unsigned_abs());
                     *o = r as u64;
                 }
