@@ -14,7 +14,6 @@ use fedhe_ring::sample::{sample_cbd, sample_ternary};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
-use zeroize::Zeroize;
 
 use crate::context::HeContext;
 use crate::error::{Error, Result};
@@ -60,12 +59,11 @@ fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphert
     let u = sample_ternary(n, &mut rng);
     let e0 = sample_cbd(n, eta, &mut rng)?;
     let e1 = sample_cbd(n, eta, &mut rng)?;
-    let mut u_ntt = ring.forward_owned(u.lift(ring));
-    let mut c0 = ring.mul_to_coeff(&pk.p_ntt, &u_ntt);
-    let mut c1 = ring.mul_to_coeff(&pk.a_ntt, &u_ntt);
-    u_ntt.zeroize();
-    ring.add_small_assign(&mut c0, e0.coeffs());
-    ring.add_scaled_assign(&mut c0, values, ctx.delta());
+    let u_ntt = ring.forward_owned(u.lift(ring));
+    // c1 first from a copy of û, then c0 in û's own buffer (no further copies).
+    let mut c1 = ring.mul_to_coeff_owned(u_ntt.clone(), &pk.a_ntt);
+    let mut c0 = ring.mul_to_coeff_owned(u_ntt, &pk.p_ntt);
+    ring.add_small_and_scaled_assign(&mut c0, e0.coeffs(), values, ctx.delta());
     ring.add_small_assign(&mut c1, e1.coeffs());
     Ok(Ciphertext { c0, c1 })
 }

@@ -165,13 +165,45 @@ impl RingContext {
     /// Lifts small signed coefficients (`coeffs.len() ≤ N`, the rest zero) into `R_Q`.
     pub fn poly_from_signed(&self, coeffs: &[i64]) -> Poly {
         assert!(coeffs.len() <= self.degree, "at most N coefficients");
-        let mut p = self.zero();
-        for (m, block) in self.moduli.iter().zip(p.data.chunks_exact_mut(self.degree)) {
-            for (dst, &c) in block.iter_mut().zip(coeffs) {
-                *dst = m.from_small(c);
+        let mut data = Vec::with_capacity(self.poly_len());
+        for m in &self.moduli {
+            data.extend(coeffs.iter().map(|&c| m.from_small(c)));
+            data.resize(data.len() + self.degree - coeffs.len(), 0);
+        }
+        Poly::from_raw(data)
+    }
+
+    /// `a += small + values·scale_j` modulo each `q_j` in one pass (the
+    /// `e_0 + Δ·m` of encryption); `small.len() = N`, `values.len() ≤ N`.
+    pub fn add_small_and_scaled_assign(
+        &self,
+        a: &mut Poly,
+        small: &[i64],
+        values: &[u64],
+        scale: &[u64],
+    ) {
+        self.check(a.data.len());
+        assert!(
+            small.len() == self.degree
+                && values.len() <= self.degree
+                && scale.len() == self.moduli.len()
+        );
+        for ((m, &s), block) in self
+            .moduli
+            .iter()
+            .zip(scale)
+            .zip(a.data.chunks_exact_mut(self.degree))
+        {
+            let s_shoup = m.shoup(s);
+            let (head, tail) = block.split_at_mut(values.len());
+            let (small_head, small_tail) = small.split_at(values.len());
+            for ((dst, &e), &v) in head.iter_mut().zip(small_head).zip(values) {
+                *dst = m.add(m.add(*dst, m.from_small(e)), m.mul_shoup(v, s, s_shoup));
+            }
+            for (dst, &e) in tail.iter_mut().zip(small_tail) {
+                *dst = m.add(*dst, m.from_small(e));
             }
         }
-        p
     }
 
     /// Lifts unsigned values `< 2^63` scaled by a per-prime factor:
@@ -352,6 +384,22 @@ impl RingContext {
             plan.inv(dst);
         }
         Poly::from_raw(out)
+    }
+
+    /// As [`RingContext::mul_to_coeff`], reusing `a`'s buffer for the result.
+    pub fn mul_to_coeff_owned(&self, mut a: NttPoly, b: &NttPoly) -> Poly {
+        self.check(a.data.len());
+        self.check(b.data.len());
+        for ((plan, dst), rhs) in self
+            .plans
+            .iter()
+            .zip(a.data.chunks_exact_mut(self.degree))
+            .zip(b.data.chunks_exact(self.degree))
+        {
+            plan.mul_assign_normalize(dst, rhs);
+            plan.inv(dst);
+        }
+        Poly::from_raw(std::mem::take(&mut a.data))
     }
 
     /// `Q` residue composition (CRT) of coefficient `i`: the unique `x ∈ [0, Q)`.
