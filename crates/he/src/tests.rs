@@ -230,3 +230,24 @@ fn fewer_than_t_shares_do_not_decrypt() {
         assert_eq!(total, 1, "Σ λ_k = 1 (constant polynomial 1 reconstructs)");
     }
 }
+
+#[test]
+fn insecure_test_preset_works_only_through_the_test_constructor() {
+    use crate::params::TEST_INSECURE_64;
+    assert!(HeContext::new(TEST_INSECURE_64.params()).is_err());
+    let ctx = HeContext::new_insecure(TEST_INSECURE_64.params()).expect("margins hold");
+    assert!(ctx.params().insecure);
+    let mut rng = ChaCha20Rng::seed_from_u64(102);
+    let committee = DealtCommittee::deal(&ctx, &mut rng).expect("deal");
+    let values = random_values(&ctx, 200, &mut rng);
+    let list = CiphertextList::encrypt(&committee.public_key, &values, &mut rng).expect("encrypt");
+    let set = DecryptingSet::new(&ctx, &[MemberId::new(1).expect("id"), MemberId::new(3).expect("id")]).expect("set");
+    let shares: Vec<_> = set
+        .members()
+        .iter()
+        .map(|m| partial_decrypt(&committee.key_shares[usize::from(m.get()) - 1], &set, &list, &mut rng).expect("share"))
+        .collect();
+    assert_eq!(crate::combine(&list, &set, &shares).expect("combine"), values);
+    // Its digest differs from any secure set's, so its keys cannot be mistaken for real ones.
+    assert_ne!(ctx.digest(), &DEFAULT.params().digest());
+}

@@ -106,6 +106,7 @@ pub fn os_rng() -> Result<rand_chacha::ChaCha20Rng> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop, reason = "index arithmetic mirrors the negacyclic convolution formula")]
 mod tests {
     use super::*;
     use proptest::prelude::*;

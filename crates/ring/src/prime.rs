@@ -30,7 +30,7 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for &p in &MR_BASES {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
@@ -92,7 +92,7 @@ mod tests {
         }
         let mut d = 2;
         while d * d <= n {
-            if n % d == 0 {
+            if n.is_multiple_of(d) {
                 return false;
             }
             d += 1;

@@ -136,7 +136,7 @@ pub fn sample_rounded_gaussian<R: CryptoRng + ?Sized>(
     sigma: f64,
     rng: &mut R,
 ) -> Result<SmallPoly> {
-    if !sigma.is_finite() || sigma < 0.0 || sigma > MAX_ROUNDED_GAUSSIAN_SIGMA {
+    if !(0.0..=MAX_ROUNDED_GAUSSIAN_SIGMA).contains(&sigma) {
         return Err(Error::Distribution {
             what: "rounded Gaussian σ",
             expected: "a finite value in [0, 2^50]",
