@@ -104,8 +104,16 @@ pub fn sample_cbd<R: CryptoRng + ?Sized>(n: usize, eta: u32, rng: &mut R) -> Res
         });
     }
     let mask = (1u64 << eta) - 1;
-    let one =
-        |w: u64| i64::from((w & mask).count_ones()) - i64::from(((w >> eta) & mask).count_ones());
+    // Both η-bit fields side by side in one word (a in bits 0..32, b in
+    // 32..64), one SWAR popcount for the pair: no popcnt instruction needed.
+    let one = |w: u64| {
+        let x = (w & mask) | (((w >> eta) & mask) << 32);
+        let x = x - ((x >> 1) & 0x5555_5555_5555_5555);
+        let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+        let x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        let x = x.wrapping_mul(0x0101_0101) >> 24; // byte sums of each half
+        (x & 0xff) as i64 - ((x >> 32) & 0xff) as i64
+    };
     let mut coeffs = Vec::with_capacity(n + 2);
     if eta <= 21 {
         let mut buf = [0u8; 16 * 64];
