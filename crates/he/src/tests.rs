@@ -241,13 +241,28 @@ fn insecure_test_preset_works_only_through_the_test_constructor() {
     let committee = DealtCommittee::deal(&ctx, &mut rng).expect("deal");
     let values = random_values(&ctx, 200, &mut rng);
     let list = CiphertextList::encrypt(&committee.public_key, &values, &mut rng).expect("encrypt");
-    let set = DecryptingSet::new(&ctx, &[MemberId::new(1).expect("id"), MemberId::new(3).expect("id")]).expect("set");
+    let set = DecryptingSet::new(
+        &ctx,
+        &[MemberId::new(1).expect("id"), MemberId::new(3).expect("id")],
+    )
+    .expect("set");
     let shares: Vec<_> = set
         .members()
         .iter()
-        .map(|m| partial_decrypt(&committee.key_shares[usize::from(m.get()) - 1], &set, &list, &mut rng).expect("share"))
+        .map(|m| {
+            partial_decrypt(
+                &committee.key_shares[usize::from(m.get()) - 1],
+                &set,
+                &list,
+                &mut rng,
+            )
+            .expect("share")
+        })
         .collect();
-    assert_eq!(crate::combine(&list, &set, &shares).expect("combine"), values);
+    assert_eq!(
+        crate::combine(&list, &set, &shares).expect("combine"),
+        values
+    );
     // Its digest differs from any secure set's, so its keys cannot be mistaken for real ones.
     assert_ne!(ctx.digest(), &DEFAULT.params().digest());
 }

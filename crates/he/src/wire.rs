@@ -100,19 +100,29 @@ fn write_poly(out: &mut Vec<u8>, ctx: &HeContext, p: &Poly) {
     let ring = ctx.ring();
     for (j, m) in ring.moduli().iter().enumerate() {
         let bits = m.bits();
+        let start = out.len();
+        out.resize(start + ring.degree() * bits as usize / 8, 0);
+        let dst = &mut out[start..];
         let mut acc: u128 = 0;
         let mut nbits = 0u32;
+        let mut pos = 0usize;
         for &r in ring.residues(p, j) {
             acc |= u128::from(r) << nbits;
             nbits += bits;
             if nbits >= 64 {
-                out.extend_from_slice(&(acc as u64).to_le_bytes());
+                // The limb is exactly N·bits/8 bytes, so a full word always fits here.
+                if let Some(w) = dst.get_mut(pos..pos + 8) {
+                    w.copy_from_slice(&(acc as u64).to_le_bytes());
+                }
+                pos += 8;
                 acc >>= 64;
                 nbits -= 64;
             }
         }
         let tail = (nbits / 8) as usize;
-        out.extend_from_slice(&acc.to_le_bytes()[..tail]);
+        if let Some(w) = dst.get_mut(pos..pos + tail) {
+            w.copy_from_slice(&acc.to_le_bytes()[..tail]);
+        }
     }
 }
 
