@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use fedhe_learn::{
-    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, RoundMetrics, SyntheticKind, TrainConfig, Weighting, fedavg,
+    Dataset, FedAvgConfig, FederatedData, ModelSpec, Partition, RoundMetrics, SyntheticKind,
+    TrainConfig, Weighting, fedavg,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -68,9 +69,11 @@ pub struct TrainArgs {
     /// Averaging of client updates: samples (FedAvg) | uniform (as the private path).
     #[arg(long, default_value = "samples")]
     weighting: String,
-    /// Do not standardise features (standardisation is fitted on the training split only).
-    #[arg(long)]
-    no_standardize: bool,
+    /// Per-feature standardisation fitted on the training split: auto (on
+    /// for digits and csv; off for mnist/fashion, whose [0, 1] pixels train
+    /// better raw, and for synthetic, as in the FedProx paper) | on | off.
+    #[arg(long, default_value = "auto")]
+    standardize: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,23 +104,38 @@ fn parse_source(a: &TrainArgs) -> anyhow::Result<Source> {
         None if d == "digits" => Source::Digits,
         None if d == "mnist" => match &a.data_dir {
             Some(p) => Source::Mnist(p.clone()),
-            None if Path::new(MNIST_DEFAULT_DIR).is_dir() => Source::Mnist(PathBuf::from(MNIST_DEFAULT_DIR)),
-            None => bail!("--dataset mnist: pass --data-dir DIR (a directory with train-images-idx3-ubyte[.gz] and the other three IDX files)"),
+            None if Path::new(MNIST_DEFAULT_DIR).is_dir() => {
+                Source::Mnist(PathBuf::from(MNIST_DEFAULT_DIR))
+            }
+            None => bail!(
+                "--dataset mnist: pass --data-dir DIR (a directory with train-images-idx3-ubyte[.gz] and the other three IDX files)"
+            ),
         },
-        None if d == "fashion" => {
-            Source::Fashion(a.data_dir.clone().unwrap_or_else(|| PathBuf::from(fedhe_learn::FASHION_MNIST_DEFAULT_DIR)))
-        }
+        None if d == "fashion" => Source::Fashion(
+            a.data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(fedhe_learn::FASHION_MNIST_DEFAULT_DIR)),
+        ),
         Some(("synthetic", ab)) => {
-            let parsed = ab.split_once(',').and_then(|(x, y)| Some((x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?)));
+            let parsed = ab.split_once(',').and_then(|(x, y)| {
+                Some((x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?))
+            });
             match parsed {
-                Some((alpha, beta)) if alpha.is_finite() && beta.is_finite() && alpha >= 0.0 && beta >= 0.0 => {
+                Some((alpha, beta))
+                    if alpha.is_finite() && beta.is_finite() && alpha >= 0.0 && beta >= 0.0 =>
+                {
                     Source::Synthetic { alpha, beta }
                 }
                 _ => bail!("--dataset synthetic:A,B needs two non-negative numbers, got '{ab}'"),
             }
         }
-        Some(("csv", p)) if !p.is_empty() => Source::Csv { path: PathBuf::from(p), label_col: a.label_col.clone() },
-        _ => bail!("--dataset: expected digits, mnist, fashion, synthetic:A,B or csv:PATH, got '{d}'"),
+        Some(("csv", p)) if !p.is_empty() => Source::Csv {
+            path: PathBuf::from(p),
+            label_col: a.label_col.clone(),
+        },
+        _ => bail!(
+            "--dataset: expected digits, mnist, fashion, synthetic:A,B or csv:PATH, got '{d}'"
+        ),
     })
 }
 
@@ -128,18 +146,26 @@ impl TryFrom<&TrainArgs> for RunConfig {
         let source = parse_source(a)?;
         let synthetic = matches!(source, Source::Synthetic { .. });
         let partition = match (&a.partition, synthetic) {
-            (Some(_), true) => bail!("--partition: synthetic data come already split by device; drop the flag"),
+            (Some(_), true) => {
+                bail!("--partition: synthetic data come already split by device; drop the flag")
+            }
             (Some(p), false) => Some(p.parse::<Partition>().with_context(|| "--partition")?),
             (None, false) => Some(Partition::Iid),
             (None, true) => None,
         };
-        let clients = a.clients.unwrap_or(if synthetic { fedhe_learn::synthetic::SYNTHETIC_DEVICES } else { 10 });
+        let clients = a.clients.unwrap_or(if synthetic {
+            fedhe_learn::synthetic::SYNTHETIC_DEVICES
+        } else {
+            10
+        });
         if clients == 0 {
             bail!("--clients: must be at least 1");
         }
         let per_round = a.clients_per_round.unwrap_or(clients);
         if per_round == 0 || per_round > clients {
-            bail!("--clients-per-round: must be in 1..={clients} (the number of clients), got {per_round}");
+            bail!(
+                "--clients-per-round: must be in 1..={clients} (the number of clients), got {per_round}"
+            );
         }
         if a.rounds == 0 {
             bail!("--rounds: must be at least 1");
@@ -150,7 +176,13 @@ impl TryFrom<&TrainArgs> for RunConfig {
             "uniform" => Weighting::Uniform,
             w => bail!("--weighting: expected samples or uniform, got '{w}'"),
         };
-        let local = TrainConfig { lr: a.lr, batch_size: a.batch_size, epochs: a.local_epochs, weight_decay: a.weight_decay, prox_mu: a.prox };
+        let local = TrainConfig {
+            lr: a.lr,
+            batch_size: a.batch_size,
+            epochs: a.local_epochs,
+            weight_decay: a.weight_decay,
+            prox_mu: a.prox,
+        };
         local.validate().map_err(|e| match e {
             fedhe_learn::Error::InvalidConfig { field, what } => {
                 let flag = match field {
@@ -166,7 +198,11 @@ impl TryFrom<&TrainArgs> for RunConfig {
             e => e.into(),
         })?;
         Ok(Self {
-            standardize: !a.no_standardize && !synthetic,
+            standardize: match (a.standardize.as_str(), &source) {
+                ("auto", Source::Digits | Source::Csv { .. }) | ("on", _) => true,
+                ("auto" | "off", _) => false,
+                (other, _) => bail!("--standardize: expected auto, on or off, got '{other}'"),
+            },
             source,
             partition,
             clients,
@@ -200,7 +236,14 @@ fn load(cfg: &RunConfig) -> anyhow::Result<FederatedData> {
         ds.standardize()?;
     }
     let p = cfg.partition.unwrap_or(Partition::Iid);
-    let parts = fedhe_learn::partition(p, ds.train.y(), ds.n_classes(), cfg.clients, cfg.fedavg.seed).context("--partition")?;
+    let parts = fedhe_learn::partition(
+        p,
+        ds.train.y(),
+        ds.n_classes(),
+        cfg.clients,
+        cfg.fedavg.seed,
+    )
+    .context("--partition")?;
     Ok(FederatedData::from_partition(&ds, &parts)?)
 }
 
@@ -238,7 +281,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = load(&cfg)?;
     let fc = &cfg.fedavg;
     let n_params = fc.model.num_params(data.n_features(), data.n_classes());
-    let partition = cfg.partition.map_or_else(|| "per-device".to_owned(), |p| p.to_string());
+    let partition = cfg
+        .partition
+        .map_or_else(|| "per-device".to_owned(), |p| p.to_string());
     let header = format!(
         "{}: {} clients ({} train, {} test examples), {} per round, partition {partition}, model {} ({n_params} params), lr {} batch {} E {} mu {}",
         data.name,
@@ -253,14 +298,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         fc.local.prox_mu
     );
     let pb = ProgressBar::with_draw_target(Some(fc.rounds as u64), ProgressDrawTarget::stderr());
-    pb.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {msg} [{elapsed_precise}, eta {eta}]")?);
+    pb.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} rounds {msg} [{elapsed_precise}, eta {eta}]",
+    )?);
     let json = cfg.json;
     let line = |s: String| {
-        pb.suspend(|| if json { eprintln!("{s}") } else { println!("{s}") });
+        pb.suspend(|| {
+            if json {
+                eprintln!("{s}")
+            } else {
+                println!("{s}")
+            }
+        });
     };
     line(header);
     let run = fedavg(&data, fc, |m: &RoundMetrics| {
-        line(format!("round {:>4}/{}  accuracy {:.4}  loss {:.4}  train_loss {:.4}", m.round, fc.rounds, m.accuracy, m.loss, m.train_loss));
+        line(format!(
+            "round {:>4}/{}  accuracy {:.4}  loss {:.4}  train_loss {:.4}",
+            m.round, fc.rounds, m.accuracy, m.loss, m.train_loss
+        ));
         pb.set_message(format!("acc {:.4}", m.accuracy));
         pb.inc(1);
     })?;
@@ -285,7 +341,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             rounds: run
                 .rounds
                 .iter()
-                .map(|r| RoundJson { round: r.round, accuracy: r.accuracy, loss: r.loss, train_loss: r.train_loss })
+                .map(|r| RoundJson {
+                    round: r.round,
+                    accuracy: r.accuracy,
+                    loss: r.loss,
+                    train_loss: r.train_loss,
+                })
                 .collect(),
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -315,14 +376,23 @@ mod tests {
     }
 
     fn err(args: &[&str]) -> String {
-        cfg(args).err().map(|e| format!("{e:#}")).unwrap_or_default()
+        cfg(args)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default()
     }
 
     #[test]
     fn validates_flags() -> anyhow::Result<()> {
         let c = cfg(&["--dataset", "synthetic:1,1", "--prox", "1"])?;
         assert_eq!(c.clients, 30);
-        assert_eq!(c.source, Source::Synthetic { alpha: 1.0, beta: 1.0 });
+        assert_eq!(
+            c.source,
+            Source::Synthetic {
+                alpha: 1.0,
+                beta: 1.0
+            }
+        );
         let c = cfg(&["--partition", "dirichlet:0.5", "--model", "mlp:64"])?;
         assert_eq!(c.partition, Some(Partition::Dirichlet { alpha: 0.5 }));
         assert!(err(&["--dataset", "foo"]).contains("--dataset"));
@@ -330,11 +400,16 @@ mod tests {
         assert!(err(&["--dataset", "synthetic:1,1", "--partition", "iid"]).contains("--partition"));
         assert!(err(&["--partition", "dirichlet:-1"]).contains("--partition"));
         assert!(err(&["--model", "mlp:0"]).contains("--model"));
-        assert!(err(&["--clients", "5", "--clients-per-round", "6"]).contains("--clients-per-round"));
+        assert!(
+            err(&["--clients", "5", "--clients-per-round", "6"]).contains("--clients-per-round")
+        );
         assert!(err(&["--lr", "0"]).contains("--lr"));
         assert!(err(&["--batch-size", "0"]).contains("--batch-size"));
         assert!(err(&["--weighting", "x"]).contains("--weighting"));
         assert!(err(&["--rounds", "0"]).contains("--rounds"));
+        assert!(err(&["--standardize", "x"]).contains("--standardize"));
+        assert!(cfg(&[])?.standardize);
+        assert!(!cfg(&["--dataset", "fashion"])?.standardize);
         Ok(())
     }
 }

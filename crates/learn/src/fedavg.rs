@@ -253,9 +253,11 @@ pub fn fedavg(
     })
 }
 
-/// Centralized SGD baseline: `epochs` passes over the whole training set,
-/// evaluated after each. Implemented as FedAvg with one client that holds
-/// all the data (a round = one epoch), which is exactly plain SGD.
+/// Centralized SGD baseline: `local.epochs` passes over the whole training
+/// set, evaluated after each. It computes exactly what [`fedavg`] computes
+/// with one client holding all the data and one epoch per round (same
+/// seeds, same arithmetic), without copying the data into a
+/// [`FederatedData`].
 ///
 /// # Errors
 /// As [`fedavg`].
@@ -264,26 +266,38 @@ pub fn train_centralized(
     model: &ModelSpec,
     local: &TrainConfig,
     seed: u64,
-    on_epoch: impl FnMut(&RoundMetrics),
+    mut on_epoch: impl FnMut(&RoundMetrics),
 ) -> Result<FedAvgRun> {
-    let data = FederatedData {
-        name: ds.name.clone(),
-        clients: vec![ds.train.clone()],
-        test: ds.test.clone(),
+    local.validate()?;
+    let mut m = model.build(ds.n_features(), ds.n_classes(), seed)?;
+    let mut global = m.params().to_vec();
+    let epoch = TrainConfig {
+        epochs: 1,
+        ..*local
     };
-    let cfg = FedAvgConfig {
-        model: model.clone(),
-        rounds: local.epochs,
-        clients_per_round: 1,
-        local: TrainConfig {
-            epochs: 1,
-            ..*local
-        },
-        weighting: Weighting::BySamples,
-        server_lr: 1.0,
-        seed,
-    };
-    fedavg(&data, &cfg, on_epoch)
+    let mut rounds = Vec::with_capacity(local.epochs);
+    for r in 1..=local.epochs {
+        let u = local_train(model, &global, &ds.train, &epoch, client_seed(seed, r, 0))?;
+        global.iter_mut().zip(&u.delta).for_each(|(w, d)| *w += d);
+        m.set_params(&global)?;
+        let e = m.evaluate(&ds.test)?;
+        let rm = RoundMetrics {
+            round: r,
+            accuracy: e.accuracy,
+            loss: e.loss,
+            train_loss: f64::from(u.train_loss),
+            clients: vec![0],
+            n_samples: u.n_samples,
+        };
+        on_epoch(&rm);
+        rounds.push(rm);
+    }
+    let final_metrics = m.evaluate(&ds.test)?;
+    Ok(FedAvgRun {
+        rounds,
+        params: global,
+        final_metrics,
+    })
 }
 
 /// Test metrics of a flat parameter vector.

@@ -211,3 +211,28 @@ fn weighted_and_uniform_aggregation() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn centralized_equals_fedavg_with_one_client() -> Result<()> {
+    let ds = standardized_digits()?;
+    let spec: ModelSpec = "mlp:16".parse()?;
+    let central = train_centralized(&ds, &spec, &cfg(3), 7, |_| {})?;
+    let data = FederatedData {
+        name: ds.name.clone(),
+        clients: vec![ds.train.clone()],
+        test: ds.test.clone(),
+    };
+    let c = FedAvgConfig {
+        model: spec,
+        rounds: 3,
+        clients_per_round: 1,
+        local: cfg(1),
+        weighting: Weighting::BySamples,
+        server_lr: 1.0,
+        seed: 7,
+    };
+    let fed = fedavg(&data, &c, |_| {})?;
+    assert_eq!(central.params, fed.params);
+    assert_eq!(central.final_metrics, fed.final_metrics);
+    Ok(())
+}
