@@ -23,7 +23,9 @@
 //! rests on the enforced norm bound `B(β)` and the exact noise). Only the
 //! noise is drawn by the exact integer sampler.
 
-use rand_core::CryptoRng;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, Rng as _, SeedableRng};
+use rayon::prelude::*;
 
 use crate::accountant::rounded_l2_bound;
 use crate::error::{Error, Result, invalid};
@@ -161,8 +163,47 @@ pub struct DdgEncoder {
     config: DdgConfig,
 }
 
-/// Values per chunk of random bytes for the rounding step.
-const ROUND_CHUNK: usize = 1024;
+/// Values per parallel chunk (each with its own child CSPRNG).
+const PAR_CHUNK: usize = 1 << 14;
+
+/// Values per block of random bytes in the rounding step.
+const ROUND_BLOCK: usize = 1024;
+
+/// One 32-byte seed per chunk of `PAR_CHUNK` values, drawn in order.
+fn chunk_seeds<R: CryptoRng + ?Sized>(rng: &mut R, d: usize) -> Vec<[u8; 32]> {
+    (0..d.div_ceil(PAR_CHUNK))
+        .map(|_| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        })
+        .collect()
+}
+
+/// Randomized rounding of one chunk; returns its squared norm.
+fn round_chunk(vc: &[f64], oc: &mut [u64], seed: &[u8; 32]) -> u128 {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    let mut bytes = [0u8; ROUND_BLOCK * 4];
+    let mut norm2: u128 = 0;
+    for (vb, ob) in vc.chunks(ROUND_BLOCK).zip(oc.chunks_mut(ROUND_BLOCK)) {
+        let buf = &mut bytes[..vb.len() * 4];
+        rng.fill_bytes(buf);
+        for ((val, o), b) in vb.iter().zip(ob.iter_mut()).zip(buf.chunks_exact(4)) {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(b);
+            let u = f64::from(u32::from_le_bytes(w)) * (1.0 / 4_294_967_296.0);
+            // floor without a libm call (no SSE4.1 in the baseline target):
+            // truncate, then step down for negative non-integers.
+            let tr = *val as i64;
+            let fl = tr - i64::from((tr as f64) > *val);
+            let frac = val - fl as f64;
+            let r = fl + i64::from(u < frac);
+            norm2 += u128::from(r.unsigned_abs()) * u128::from(r.unsigned_abs());
+            *o = r as u64;
+        }
+    }
+    norm2
+}
 
 impl DdgEncoder {
     /// An encoder for `config`.
@@ -215,31 +256,23 @@ impl DdgEncoder {
         let s = 1.0 / (cfg.gamma * (d as f64).sqrt());
         v.iter_mut().for_each(|t| *t *= s);
 
-        // 5: conditional randomized rounding.
+        // 5–7 run over chunks in parallel (rayon). Each chunk gets its own
+        // ChaCha20 generator seeded with 32 bytes drawn, in chunk order, from
+        // the caller's CSPRNG, so the output is a deterministic function of
+        // that generator's stream and independent of the thread schedule.
         let bound = cfg.norm_bound();
         let bound2 = bound * bound;
         let mut out = vec![0u64; d];
-        let mut bytes = [0u8; ROUND_CHUNK * 4];
         let mut retries = 0u32;
         let rounded_norm = loop {
-            let mut norm2: u128 = 0;
-            for (vc, oc) in v.chunks(ROUND_CHUNK).zip(out.chunks_mut(ROUND_CHUNK)) {
-                let buf = &mut bytes[..vc.len() * 4];
-                rng.fill_bytes(buf);
-                for ((val, o), b) in vc.iter().zip(oc.iter_mut()).zip(buf.chunks_exact(4)) {
-                    let mut w = [0u8; 4];
-                    w.copy_from_slice(b);
-                    let u = f64::from(u32::from_le_bytes(w)) * (1.0 / 4_294_967_296.0);
-                    // floor without a libm call (no SSE4.1 in the baseline target):
-                    // truncate, then step down for negative non-integers.
-                    let tr = *val as i64;
-                    let fl = tr - i64::from((tr as f64) > *val);
-                    let frac = val - fl as f64;
-                    let r = fl + i64::from(u < frac);
-                    norm2 += u128::from(r.unsigned_abs()) * u128::from(r.unsigned_abs());
-                    *o = r as u64;
-                }
-            }
+            // 5: conditional randomized rounding.
+            let seeds = chunk_seeds(rng, d);
+            let norm2: u128 = v
+                .par_chunks(PAR_CHUNK)
+                .zip(out.par_chunks_mut(PAR_CHUNK))
+                .zip(seeds.par_iter())
+                .map(|((vc, oc), seed)| round_chunk(vc, oc, seed))
+                .sum();
             let norm2 = norm2 as f64;
             if norm2 <= bound2 {
                 break norm2.sqrt();
@@ -254,11 +287,17 @@ impl DdgEncoder {
         // complement wrapping then masking is reduction mod 2^b since 2^b | 2^64.
         let m = (1u64 << cfg.bits) - 1;
         if let Some(dg) = &cfg.noise {
-            let mut bits = BitSource::new(rng);
-            for o in out.iter_mut() {
-                let e = dg.sample_bits(&mut bits);
-                *o = (*o as i64).wrapping_add(e) as u64 & m;
-            }
+            let seeds = chunk_seeds(rng, d);
+            out.par_chunks_mut(PAR_CHUNK)
+                .zip(seeds.par_iter())
+                .for_each(|(oc, seed)| {
+                    let mut chunk_rng = ChaCha20Rng::from_seed(*seed);
+                    let mut bits = BitSource::new(&mut chunk_rng);
+                    for o in oc.iter_mut() {
+                        let e = dg.sample_bits(&mut bits);
+                        *o = (*o as i64).wrapping_add(e) as u64 & m;
+                    }
+                });
         } else {
             out.iter_mut().for_each(|o| *o &= m);
         }

@@ -172,7 +172,7 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn bit(&mut self) -> bool {
         if self.left == 0 {
             self.buf = self.rng.next_u64();
@@ -185,7 +185,7 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
     }
 
     /// `k` uniform bits, `k ≤ 64`.
-    #[inline]
+    #[inline(always)]
     fn bits64(&mut self, k: u32) -> u64 {
         debug_assert!(k <= 64);
         if k == 0 {
@@ -243,7 +243,7 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
     /// exactly with the remainder `a' = 2^8·a − r·b`, since then
     /// `U < a/b ⟺ U' < a'/b` for the remaining bits `U'`. This costs one
     /// multiplication and one unpredictable branch instead of a bit loop.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bernoulli(&mut self, a: u128, b: u128) -> bool {
         if a == 0 {
             return false;
