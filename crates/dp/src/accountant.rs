@@ -490,7 +490,8 @@ impl DdgRound {
             let k = k as f64;
             let term = (-c * (k / (k + 1.0))).exp();
             tau += term;
-            // Terms only grow towards exp(−c); once negligible they stay so.
+            // k/(k+1) increases with k, so the terms decrease: once a term
+            // underflows to 0, all later ones do too.
             if term == 0.0 {
                 break;
             }

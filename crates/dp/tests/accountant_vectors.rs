@@ -239,3 +239,56 @@ fn tau_values() {
     assert!(t2 > 1e-17 && t2 < 1e-16, "tau at σ/γ=2: {t2}");
     assert_eq!(r(0.1).tau(), 0.0);
 }
+
+/// Skellam RDP (Agarwal, Kairouz, Liu 2021) at q = 1 is the closed form, and
+/// for large σ/γ it approaches the Gaussian's α·Δ₂²/(2nσ²), as does DDGauss.
+#[test]
+fn skellam_rdp_closed_form_and_gaussian_limit() {
+    use fedhe_dp::accountant::{SkellamRound, integer_orders, rounded_l1_bound, rounded_l2_bound};
+    let (gamma, sigma, n, d) = (1e-4, 0.5, 10u64, 1usize << 10);
+    let sk = SkellamRound {
+        gamma,
+        local_sigma: sigma,
+        contributors: n,
+        clip: 1.0,
+        beta: 0.0,
+        dim: d,
+        sampling_rate: 1.0,
+    };
+    let orders = integer_orders();
+    let rdp = sk.rdp(&orders).expect("valid");
+    let b2 = rounded_l2_bound(1.0 / gamma, 0.0, d);
+    let b1 = rounded_l1_bound(b2, d);
+    let mu = n as f64 * (sigma / gamma).powi(2);
+    for (a, r) in orders.iter().zip(&rdp) {
+        let want = a * b2 * b2 / (2.0 * mu)
+            + (((2.0 * a - 1.0) * b2 * b2 + 6.0 * b1) / (4.0 * mu * mu)).min(3.0 * b1 / (2.0 * mu));
+        assert!((r - want).abs() <= 1e-12 * want, "order {a}");
+        let gauss = a * (gamma * b2).powi(2) / (2.0 * n as f64 * sigma * sigma);
+        assert!(
+            (r / gauss - 1.0).abs() < 0.01,
+            "order {a}: skellam {r} vs gaussian {gauss}"
+        );
+    }
+    let ddg = DdgRound {
+        gamma,
+        local_sigma: sigma,
+        contributors: n,
+        clip: 1.0,
+        beta: 0.0,
+        dim: d,
+        sampling_rate: 1.0,
+    };
+    let rdp_ddg = ddg.rdp(&orders).expect("valid");
+    for (s, g) in rdp.iter().zip(&rdp_ddg) {
+        assert!((s / g - 1.0).abs() < 0.01);
+    }
+    // Subsampling only lowers it.
+    let sub = SkellamRound {
+        sampling_rate: 0.01,
+        ..sk
+    }
+    .rdp(&orders)
+    .expect("valid");
+    assert!(sub.iter().zip(&rdp).all(|(s, r)| s <= r));
+}
