@@ -203,3 +203,41 @@ fn samplers_reject_out_of_range_parameters() {
     // A denominator so large that 2·p·q·t² overflows u128.
     assert!(DiscreteGaussian::new(rat((1 << 100) + 1, 1 << 70)).is_err());
 }
+
+/// Non-dyadic and extreme rational variances: σ² = 7/3 against its pmf, and
+/// σ² = 1/100 (P[X ≠ 0] ≈ 4e-22) gives only zeros.
+#[test]
+fn discrete_gaussian_rational_variances() {
+    let s = dgauss_samples(rat(7, 3), N, 10);
+    let r = 12;
+    let (stat, df, p) = chi_square(&histogram(&s, r), &dgauss_pmf(7.0 / 3.0, r), N as u64);
+    println!("discrete Gaussian σ² = 7/3: chi2 = {stat:.3}, df = {df}, p = {p:.4}");
+    assert!(p > 1e-4);
+    assert!(
+        dgauss_samples(rat(1, 100), 10_000, 11)
+            .iter()
+            .all(|&x| x == 0)
+    );
+}
+
+/// Larger runs for manual checks (about a minute in release):
+/// `cargo test -p fedhe-dp --release --test samplers -- --ignored --nocapture`
+#[test]
+#[ignore = "slow: 10^6 samples per σ"]
+fn discrete_gaussian_chi_square_million() {
+    for (num, den, seed) in [
+        (1u128, 4u128, 31),
+        (1, 1, 32),
+        (4, 1, 33),
+        (100, 1, 34),
+        (10_000, 1, 35),
+    ] {
+        let n = 1_000_000;
+        let s = dgauss_samples(rat(num, den), n, seed);
+        let sigma2 = num as f64 / den as f64;
+        let r = (8.0 * sigma2.sqrt()).ceil() as i64 + 2;
+        let (stat, df, p) = chi_square(&histogram(&s, r), &dgauss_pmf(sigma2, r), n as u64);
+        println!("σ² = {num}/{den}: chi2 = {stat:.2}, df = {df}, p = {p:.4}");
+        assert!(p > 1e-5);
+    }
+}
