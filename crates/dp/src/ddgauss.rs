@@ -313,6 +313,17 @@ impl DdgEncoder {
         ))
     }
 
+    /// [`Self::encode`] for `f32` input (converted to `f64` first).
+    pub fn encode_f32<R: CryptoRng + ?Sized>(
+        &self,
+        round_seed: &[u8; 32],
+        x: &[f32],
+        rng: &mut R,
+    ) -> Result<(Vec<u64>, EncodeReport)> {
+        let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        self.encode(round_seed, &x, rng)
+    }
+
     /// Decodes the sum mod `2^bits` of `contributors` encoded vectors into
     /// their mean, in the original dimension.
     pub fn decode(

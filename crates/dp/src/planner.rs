@@ -211,17 +211,25 @@ impl Plan {
     }
 
     /// The accounting record of one round in which `contributors` clients'
-    /// noise is in the decrypted sum (colluders are subtracted here).
-    pub fn round(&self, contributors: u64) -> DdgRound {
-        DdgRound {
+    /// noise is in the decrypted sum (the plan's colluders are subtracted).
+    /// Fails if no honest contributor would remain.
+    pub fn round(&self, contributors: u64) -> Result<DdgRound> {
+        if contributors <= self.input.colluders {
+            return Err(invalid(
+                "contributors",
+                "more decrypted contributors than assumed colluders",
+                contributors,
+            ));
+        }
+        Ok(DdgRound {
             gamma: self.gamma,
             local_sigma: self.local_sigma,
-            contributors: contributors.saturating_sub(self.input.colluders).max(1),
+            contributors: contributors - self.input.colluders,
             clip: self.input.clip,
             beta: self.input.beta,
             dim: self.padded_dim,
             sampling_rate: self.input.sampling_rate,
-        }
+        })
     }
 }
 

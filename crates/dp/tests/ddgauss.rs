@@ -217,8 +217,8 @@ fn planner_reference_deployment() {
     assert!(plan.epsilon <= 3.0 && plan.epsilon > 2.9);
     assert!(plan.wrap_probability <= 1e-6);
     // Fewer contributors than planned cost more.
-    let r100 = plan.round(100);
-    let r50 = plan.round(50);
+    let r100 = plan.round(100).expect("valid");
+    let r50 = plan.round(50).expect("valid");
     let e100 = fedhe_dp::accountant::ddgauss_epsilon(&r100, 1000, 1e-5)
         .expect("valid")
         .0;
