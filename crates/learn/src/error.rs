@@ -12,13 +12,14 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    // The io error is part of the message rather than a `source()`, so that
+    // printing the error chain does not repeat it.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file that failed.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but its content is not what was expected
     /// (bad magic, truncated, wrong dimensions, label out of range, a
@@ -61,10 +62,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

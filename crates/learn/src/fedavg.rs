@@ -27,6 +27,7 @@ use crate::train::{LocalUpdate, TrainConfig, local_train};
 
 /// How client updates are averaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Weighting {
     /// `Σ n_k Δ_k / Σ n_k` (FedAvg default).
     BySamples,

@@ -5,7 +5,7 @@
 //!   the project's fixed 1347/450 split), MNIST and Fashion-MNIST from a
 //!   directory of IDX files, CSV and `.npy` files; standardisation fitted on
 //!   the training split only ([`Dataset::standardize`]).
-//! * **Federated data** ([`partition`], [`synthetic`]): IID, per-class
+//! * **Federated data** ([`mod@partition`], [`mod@synthetic`]): IID, per-class
 //!   Dirichlet(α) label skew, FedProx label shards, and the FedProx
 //!   Synthetic(α, β) generator with its 90/10 per-device split.
 //! * **Models** ([`model`]): multinomial logistic regression and a ReLU MLP
