@@ -114,6 +114,7 @@ pub fn run(a: ParamsArgs) -> Result<()> {
             "log2_failure_probability": an.log2_failure_probability,
             "bytes_per_value": an.bytes_per_value,
             "params_digest": hex(&params.digest()),
+            "ntt_roots": fedhe_ring::RingContext::new(params.degree, &params.moduli)?.ntt_roots(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

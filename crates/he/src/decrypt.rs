@@ -85,7 +85,7 @@ pub fn partial_decrypt<R: CryptoRng + ?Sized>(
         .par_iter()
         .zip(seeds)
         .map(|(ct, seed)| {
-            let mut h = ring.mul_to_coeff_owned(ring.forward(&ct.c1), &sk);
+            let mut h = ring.mul_to_coeff(&ct.c1, &sk);
             let mut frng = ChaCha20Rng::from_seed(seed);
             let flood = sample_rounded_gaussian(ring.degree(), sigma, &mut frng)?;
             ring.add_small_assign(&mut h, flood.coeffs());

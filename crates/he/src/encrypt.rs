@@ -2,15 +2,18 @@
 //! and re-randomisation.
 //!
 //! `encrypt(pk, m)`: ternary `u`, errors `e_0, e_1 ← CBD(η)`;
-//! `c_0 = p·u + e_0 + Δ·m`, `c_1 = a·u + e_1`. A vector of any length is
+//! `c_0 = p·u + e_0 + Δ·m`, `c_1 = a·u + e_1`. `c_0` is kept in coefficient
+//! form and `c_1` in evaluation (NTT) form: `c_1` is only ever multiplied (by
+//! key shares), so keeping it transformed saves one NTT per prime in every
+//! partial decryption and costs none in encryption. A vector of any length is
 //! packed one value per coefficient into `⌈len/N⌉` ciphertexts (the last one
 //! zero-padded), encrypted in parallel with rayon. Each ciphertext draws its
 //! randomness from its own ChaCha20 stream seeded by the caller's CSPRNG.
 
 use std::sync::Arc;
 
-use fedhe_ring::Poly;
 use fedhe_ring::sample::{sample_cbd, sample_ternary};
+use fedhe_ring::{NttPoly, Poly};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
@@ -19,11 +22,11 @@ use crate::context::HeContext;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 
-/// One RLWE ciphertext `(c_0, c_1)` in coefficient form.
+/// One RLWE ciphertext: `c_0` in coefficient form, `c_1` in evaluation form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ciphertext {
     pub(crate) c0: Poly,
-    pub(crate) c1: Poly,
+    pub(crate) c1: NttPoly,
 }
 
 /// The encryption of a vector of `len` values mod `T`: `⌈len/N⌉` ciphertexts.
@@ -60,11 +63,11 @@ fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphert
     let e0 = sample_cbd(n, eta, &mut rng)?;
     let e1 = sample_cbd(n, eta, &mut rng)?;
     let u_ntt = ring.forward_owned(u.lift(ring));
-    // c1 first from a copy of û, then c0 in û's own buffer (no further copies).
-    let mut c1 = ring.mul_to_coeff_owned(u_ntt.clone(), &pk.a_ntt);
+    // c1 = NTT(e1) + â ⊙ û stays transformed; c0 reuses û's buffer.
+    let mut c1 = ring.forward_owned(e1.lift(ring));
+    ring.mul_accumulate_ntt(&mut c1, &u_ntt, &pk.a_ntt);
     let mut c0 = ring.mul_to_coeff_owned(u_ntt, &pk.p_ntt);
     ring.add_small_and_scaled_assign(&mut c0, e0.coeffs(), values, ctx.delta());
-    ring.add_small_assign(&mut c1, e1.coeffs());
     Ok(Ciphertext { c0, c1 })
 }
 
@@ -119,7 +122,7 @@ impl CiphertextList {
         let cts = (0..ctx.ciphertexts_for(len))
             .map(|_| Ciphertext {
                 c0: ctx.ring().zero(),
-                c1: ctx.ring().zero(),
+                c1: ctx.ring().forward_owned(ctx.ring().zero()),
             })
             .collect();
         Self {
@@ -169,10 +172,11 @@ impl CiphertextList {
     pub fn add_assign(&mut self, other: &Self) -> Result<()> {
         self.check_compatible(other)?;
         let ring = self.ctx.ring();
-        self.cts.par_iter_mut().zip(&other.cts).for_each(|(a, b)| {
+        // Memory-bound: a plain loop beats spreading it over threads.
+        for (a, b) in self.cts.iter_mut().zip(&other.cts) {
             ring.add_assign(&mut a.c0, &b.c0);
-            ring.add_assign(&mut a.c1, &b.c1);
-        });
+            ring.add_assign_ntt(&mut a.c1, &b.c1);
+        }
         Ok(())
     }
 

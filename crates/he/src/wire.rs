@@ -14,7 +14,8 @@
 //! - `P`: CRS seed (32 bytes), polynomial `p`.
 //! - `S`: member index `u16`, polynomial `p_i`.
 //! - `C`: value count `u64`, ciphertext count `u32` (must be `⌈count/N⌉`),
-//!   then per ciphertext the polynomials `c_0`, `c_1`.
+//!   then per ciphertext the polynomials `c_0` (coefficient form) and `c_1`
+//!   (evaluation form, below).
 //! - `K`: member index `u16`, polynomial `sk_k` (a secret: encrypted at rest by the key ceremony).
 //! - `D`: member index `u16`, set size `u16` (must be `t`), the set's member
 //!   indices (`u16` each, strictly increasing, containing the member), the
@@ -27,6 +28,13 @@
 //! `N·bits_j/8` bytes (no padding, as `N` is a multiple of 8). So a
 //! ciphertext costs `2·N·Σ_j ⌈log2 q_j⌉` bits.
 //!
+//! A polynomial in *evaluation form* (only `c_1`) is laid out the same way,
+//! but its `i`-th residue modulo `q_j` is the value `c_1(ψ_j^{2·rev(i)+1})
+//! mod q_j`, where `rev` reverses `log2 N` bits and `ψ_j` is the primitive
+//! `2N`-th root of unity of `fedhe_ring::RingContext::ntt_roots` (printed by
+//! `fedhe params --json` as `ntt_roots`). The inverse transform recovers the
+//! coefficients.
+//!
 //! Decoders check, in order: total length against the header's counts (before
 //! allocating), magic, version, parameter digest, counts, member indices, every
 //! residue `< q_j`, and that no byte trails. Every failure is an
@@ -34,7 +42,7 @@
 
 use std::sync::Arc;
 
-use fedhe_ring::Poly;
+use fedhe_ring::{NttPoly, Poly};
 use zeroize::Zeroizing;
 
 use crate::context::HeContext;
@@ -97,6 +105,14 @@ fn write_header(out: &mut Vec<u8>, ctx: &HeContext, kind: Kind) {
 }
 
 fn write_poly(out: &mut Vec<u8>, ctx: &HeContext, p: &Poly) {
+    write_residues(out, ctx, p.as_slice());
+}
+
+fn write_ntt_poly(out: &mut Vec<u8>, ctx: &HeContext, p: &NttPoly) {
+    write_residues(out, ctx, p.as_slice());
+}
+
+fn write_residues(out: &mut Vec<u8>, ctx: &HeContext, residues: &[u64]) {
     let ring = ctx.ring();
     for (j, m) in ring.moduli().iter().enumerate() {
         let bits = m.bits();
@@ -106,7 +122,7 @@ fn write_poly(out: &mut Vec<u8>, ctx: &HeContext, p: &Poly) {
         let mut acc: u128 = 0;
         let mut nbits = 0u32;
         let mut pos = 0usize;
-        for &r in ring.residues(p, j) {
+        for &r in &residues[j * ring.degree()..(j + 1) * ring.degree()] {
             acc |= u128::from(r) << nbits;
             nbits += bits;
             if nbits >= 64 {
@@ -205,6 +221,16 @@ impl<'a> Reader<'a> {
     }
 
     fn poly(&mut self, ctx: &HeContext) -> Result<Poly> {
+        let data = self.residues(ctx)?;
+        Ok(ctx.ring().poly_from_residues(data)?)
+    }
+
+    fn ntt_poly(&mut self, ctx: &HeContext) -> Result<NttPoly> {
+        let data = self.residues(ctx)?;
+        Ok(ctx.ring().ntt_poly_from_residues(data)?)
+    }
+
+    fn residues(&mut self, ctx: &HeContext) -> Result<Vec<u64>> {
         let ring = ctx.ring();
         let n = ring.degree();
         let mut data = Vec::with_capacity(ring.poly_len());
@@ -238,7 +264,7 @@ impl<'a> Reader<'a> {
                 data.push(r);
             }
         }
-        Ok(ring.poly_from_residues(data)?)
+        Ok(data)
     }
 
     fn finish(&self) -> Result<()> {
@@ -330,7 +356,7 @@ impl CiphertextList {
         out.extend_from_slice(&(self.cts.len() as u32).to_le_bytes());
         for ct in &self.cts {
             write_poly(&mut out, &self.ctx, &ct.c0);
-            write_poly(&mut out, &self.ctx, &ct.c1);
+            write_ntt_poly(&mut out, &self.ctx, &ct.c1);
         }
         out
     }
@@ -370,7 +396,7 @@ impl CiphertextList {
         let mut cts = Vec::with_capacity(count);
         for _ in 0..count {
             let c0 = r.poly(ctx)?;
-            let c1 = r.poly(ctx)?;
+            let c1 = r.ntt_poly(ctx)?;
             cts.push(Ciphertext { c0, c1 });
         }
         r.finish()?;

@@ -402,6 +402,48 @@ impl RingContext {
         Poly::from_raw(std::mem::take(&mut a.data))
     }
 
+    /// `acc += a ⊙ b` in the evaluation domain (a product kept transformed).
+    pub fn mul_accumulate_ntt(&self, acc: &mut NttPoly, a: &NttPoly, b: &NttPoly) {
+        self.check(acc.data.len());
+        self.check(a.data.len());
+        self.check(b.data.len());
+        for (((plan, dst), x), y) in self
+            .plans
+            .iter()
+            .zip(acc.data.chunks_exact_mut(self.degree))
+            .zip(a.data.chunks_exact(self.degree))
+            .zip(b.data.chunks_exact(self.degree))
+        {
+            plan.mul_accumulate(dst, x, y);
+        }
+    }
+
+    /// Builds a transformed polynomial from residues laid out prime by prime,
+    /// checking every residue is `< q_i` (the evaluation-form twin of
+    /// [`RingContext::poly_from_residues`]).
+    pub fn ntt_poly_from_residues(&self, data: Vec<u64>) -> Result<NttPoly> {
+        let p = self.poly_from_residues(data)?;
+        Ok(NttPoly::from_raw(p.data))
+    }
+
+    /// The primitive `2N`-th root of unity `ψ_j` of each prime's NTT: the
+    /// transform evaluates a polynomial at `ψ_j^{2·rev(i)+1}` in position `i`,
+    /// `rev` reversing `log2 N` bits (checked by a test). Published so that
+    /// an independent implementation can reproduce the evaluation form.
+    pub fn ntt_roots(&self) -> Vec<u64> {
+        let mut x = vec![0i64; self.degree];
+        x[1] = 1;
+        let fx = self.forward_owned(self.poly_from_signed(&x));
+        (0..self.moduli.len())
+            .map(|j| fx.data[j * self.degree])
+            .collect()
+    }
+
+    /// The residues of prime `j` of a transformed polynomial.
+    pub fn ntt_residues<'a>(&self, p: &'a NttPoly, j: usize) -> &'a [u64] {
+        &p.data[j * self.degree..(j + 1) * self.degree]
+    }
+
     /// `Q` residue composition (CRT) of coefficient `i`: the unique `x ∈ [0, Q)`.
     #[inline]
     pub fn compose(&self, p: &Poly, i: usize) -> u128 {

@@ -106,7 +106,10 @@ pub fn os_rng() -> Result<rand_chacha::ChaCha20Rng> {
 }
 
 #[cfg(test)]
-#[allow(clippy::needless_range_loop, reason = "index arithmetic mirrors the negacyclic convolution formula")]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index arithmetic mirrors the negacyclic convolution formula"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -185,6 +188,41 @@ mod tests {
             }
             // forward then inverse is the identity
             assert_eq!(ctx.inverse(ctx.forward(&a)), a);
+        }
+    }
+
+    /// The evaluation form is exactly `a(ψ^{2·rev(i)+1})` at position `i`,
+    /// with `ψ` from `ntt_roots`: the convention the wire spec publishes.
+    #[test]
+    fn ntt_evaluation_points_are_documented() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        for degree in [16usize, 4096] {
+            let moduli = prime::ntt_primes(50, degree, 2).expect("primes");
+            let ctx = RingContext::new(degree, &moduli).expect("ctx");
+            let roots = ctx.ntt_roots();
+            let a = sample::sample_uniform(&ctx, &mut rng);
+            let fa = ctx.forward(&a);
+            let logn = degree.trailing_zeros();
+            for (j, m) in ctx.moduli().iter().enumerate() {
+                let q = m.value();
+                let psi = roots[j];
+                assert_eq!(
+                    prime::pow_mod(psi, degree as u64, q),
+                    q - 1,
+                    "ψ is a primitive 2N-th root"
+                );
+                for i in [0usize, 1, 2, degree / 2, degree - 1] {
+                    let rev = (i as u64).reverse_bits() >> (64 - logn);
+                    let w = prime::pow_mod(psi, 2 * rev + 1, q);
+                    // Horner evaluation of limb j at w.
+                    let coeffs = ctx.residues(&a, j);
+                    let val = coeffs
+                        .iter()
+                        .rev()
+                        .fold(0u64, |acc, &c| m.add(m.mul(acc, w), c));
+                    assert_eq!(ctx.ntt_residues(&fa, j)[i], val, "N={degree} q={q} i={i}");
+                }
+            }
         }
     }
 
