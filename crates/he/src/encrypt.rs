@@ -10,7 +10,7 @@
 //! zero-padded), encrypted in parallel with rayon. Each ciphertext draws its
 //! randomness from its own ChaCha20 stream seeded by the caller's CSPRNG.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fedhe_ring::sample::{sample_cbd, sample_ternary};
 use fedhe_ring::{NttPoly, Poly};
@@ -35,12 +35,21 @@ pub struct CiphertextList {
     pub(crate) ctx: Arc<HeContext>,
     pub(crate) len: usize,
     pub(crate) cts: Vec<Ciphertext>,
+    /// The digest of the wire form, once known: set by the decoder from the
+    /// bytes it accepted (which re-encode to themselves), or computed on first
+    /// use; cleared by every mutation.
+    pub(crate) digest: OnceLock<[u8; 32]>,
 }
 
 impl PartialEq for CiphertextList {
     fn eq(&self, other: &Self) -> bool {
         self.ctx.digest() == other.ctx.digest() && self.len == other.len && self.cts == other.cts
     }
+}
+
+/// The ciphertext-list digest of encoded bytes.
+pub(crate) fn digest_bytes(bytes: &[u8]) -> [u8; 32] {
+    blake3::derive_key("fedhe 2026-11 ciphertext list digest v1", bytes)
 }
 
 fn derive_seeds<R: CryptoRng + ?Sized>(count: usize, rng: &mut R) -> Vec<[u8; 32]> {
@@ -95,6 +104,7 @@ impl CiphertextList {
             ctx: ctx.clone(),
             len: values.len(),
             cts,
+            digest: OnceLock::new(),
         })
     }
 
@@ -114,6 +124,7 @@ impl CiphertextList {
             ctx: pk.ctx.clone(),
             len,
             cts,
+            digest: OnceLock::new(),
         })
     }
 
@@ -129,6 +140,7 @@ impl CiphertextList {
             ctx: ctx.clone(),
             len,
             cts,
+            digest: OnceLock::new(),
         }
     }
 
@@ -171,6 +183,7 @@ impl CiphertextList {
     /// the server folds each accepted submission into.
     pub fn add_assign(&mut self, other: &Self) -> Result<()> {
         self.check_compatible(other)?;
+        self.digest = OnceLock::new();
         let ring = self.ctx.ring();
         // Memory-bound: a plain loop beats spreading it over threads.
         for (a, b) in self.cts.iter_mut().zip(&other.cts) {
@@ -197,10 +210,9 @@ impl CiphertextList {
         self.add_assign(&zero)
     }
 
-    /// BLAKE3 digest of the wire form: what decryption shares are bound to.
+    /// BLAKE3 digest of the wire form: what decryption shares are bound to
+    /// (`derive_key("fedhe 2026-11 ciphertext list digest v1", bytes)`).
     pub fn digest(&self) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_derive_key("fedhe 2026-11 ciphertext list digest v1");
-        h.update(&self.to_bytes());
-        *h.finalize().as_bytes()
+        *self.digest.get_or_init(|| digest_bytes(&self.to_bytes()))
     }
 }

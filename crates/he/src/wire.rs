@@ -402,10 +402,15 @@ impl CiphertextList {
         r.finish()?;
         let len =
             usize::try_from(len).map_err(|_| r.err("value count does not fit this platform"))?;
+        // Strict decoding means the accepted bytes are the canonical encoding,
+        // so their hash is the list's digest: no re-encoding needed.
+        let digest = std::sync::OnceLock::new();
+        let _ = digest.set(crate::encrypt::digest_bytes(bytes));
         Ok(CiphertextList {
             ctx: ctx.clone(),
             len,
             cts,
+            digest,
         })
     }
 }

@@ -90,6 +90,13 @@ fn every_form_round_trips() {
     for (kind, bytes) in all(&f) {
         assert_eq!(&decode(kind, &f.ctx, bytes).expect(kind), bytes, "{kind}");
     }
+    // The decoder's digest (hashed from the accepted bytes) is the list's digest.
+    let decoded = CiphertextList::from_bytes(&f.ctx, &f.cts).expect("decode");
+    let mut recomputed = decoded.clone();
+    recomputed
+        .add_assign(&CiphertextList::zero(&f.ctx, decoded.len()))
+        .expect("add zero");
+    assert_eq!(decoded.digest(), recomputed.digest());
     // Bit-packed: a ciphertext costs 2·N·(50+50) bits plus a small header.
     let per_ct = 2 * 4096 * 100 / 8;
     assert_eq!(f.cts.len(), HEADER_LEN + 12 + 2 * per_ct);
