@@ -22,6 +22,12 @@
 //! bias is below 2^−32 per coordinate, which affects utility only: privacy
 //! rests on the enforced norm bound `B(β)` and the exact noise). Only the
 //! noise is drawn by the exact integer sampler.
+//!
+//! Steps 5–7 run on rayon's pool in chunks of 2^14 values, each with a
+//! ChaCha20 generator seeded from the caller's CSPRNG in chunk order, so a
+//! seeded encoding is reproducible and the threads never share a generator.
+//! Cost (d = 2^20, see `benches/benches/dp.rs`) is dominated by the exact
+//! discrete Gaussian: roughly 10 exact Bernoulli trials per coordinate.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, Rng as _, SeedableRng};
