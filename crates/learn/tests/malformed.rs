@@ -108,6 +108,8 @@ fn idx_directory_errors() {
         other => panic!("expected Io error, got {other:?}"),
     }
     expect_err(read_idx(&empty.join("nope"), 1), "nope", "");
+    let _ = std::fs::remove_dir_all(&d);
+    let _ = std::fs::remove_dir_all(&empty);
 }
 
 #[test]
@@ -129,6 +131,7 @@ fn csv_file_errors() {
     let ds = load_csv(&p, "2").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((ds.train.len(), ds.test.len(), ds.n_classes()), (3, 1, 3));
     expect_err(load_csv(&d.join("missing.csv"), "label"), "missing.csv", "");
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
@@ -225,4 +228,5 @@ fn npy_file_errors() {
         "x.npy",
         "non-finite value at row 0, column 1",
     );
+    let _ = std::fs::remove_dir_all(&d);
 }
