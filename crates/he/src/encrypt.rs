@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use fedhe_ring::sample::{sample_cbd, sample_ternary};
+use fedhe_ring::sample::{add_cbd_and_scaled, sample_cbd_poly, sample_ternary};
 use fedhe_ring::{NttPoly, Poly};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
@@ -65,18 +65,16 @@ fn derive_seeds<R: CryptoRng + ?Sized>(count: usize, rng: &mut R) -> Vec<[u8; 32
 fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphertext> {
     let ctx = &pk.ctx;
     let ring = ctx.ring();
-    let n = ring.degree();
     let eta = ctx.params().error_eta;
     let mut rng = ChaCha20Rng::from_seed(seed);
-    let u = sample_ternary(n, &mut rng);
-    let e0 = sample_cbd(n, eta, &mut rng)?;
-    let e1 = sample_cbd(n, eta, &mut rng)?;
+    let u = sample_ternary(ring.degree(), &mut rng);
     let u_ntt = ring.forward_owned(u.lift(ring));
-    // c1 = NTT(e1) + â ⊙ û stays transformed; c0 reuses û's buffer.
-    let mut c1 = ring.forward_owned(e1.lift(ring));
+    // c1 = NTT(e1) + â ⊙ û stays transformed; c0 reuses û's buffer. The
+    // errors are sampled straight into RNS form (no intermediate vector).
+    let mut c1 = ring.forward_owned(sample_cbd_poly(ring, eta, &mut rng)?);
     ring.mul_accumulate_ntt(&mut c1, &u_ntt, &pk.a_ntt);
     let mut c0 = ring.mul_to_coeff_owned(u_ntt, &pk.p_ntt);
-    ring.add_small_and_scaled_assign(&mut c0, e0.coeffs(), values, ctx.delta());
+    add_cbd_and_scaled(ring, &mut c0, eta, values, ctx.delta(), &mut rng)?;
     Ok(Ciphertext { c0, c1 })
 }
 

@@ -376,8 +376,8 @@ impl Params {
                 self.plaintext_bits
             ));
         }
-        if !(1..=32).contains(&self.error_eta) {
-            return bad(format!("error η {}: expected 1..=32", self.error_eta));
+        if !(1..=21).contains(&self.error_eta) {
+            return bad(format!("error η {}: expected 1..=21", self.error_eta));
         }
         let Committee {
             threshold: t,

@@ -301,19 +301,25 @@ impl RingContext {
     fn add_raw(&self, a: &mut [u64], b: &[u64]) {
         self.check(a.len());
         self.check(b.len());
-        for ((m, x), y) in self
-            .moduli
-            .iter()
-            .zip(a.chunks_exact_mut(self.degree))
-            .zip(b.chunks_exact(self.degree))
-        {
-            let q = m.value();
-            // Branch-free so that the loop vectorises.
-            for (x, &y) in x.iter_mut().zip(y) {
-                let s = *x + y;
-                *x = s - (q & 0u64.wrapping_sub(u64::from(s >= q)));
-            }
-        }
+        // Compiled for AVX2 and dispatched at run time (the baseline x86-64
+        // target has no 64-bit vector compare).
+        pulp::Arch::new().dispatch(
+            #[inline(always)]
+            || {
+                for ((m, x), y) in self
+                    .moduli
+                    .iter()
+                    .zip(a.chunks_exact_mut(self.degree))
+                    .zip(b.chunks_exact(self.degree))
+                {
+                    let q = m.value();
+                    for (x, &y) in x.iter_mut().zip(y) {
+                        let s = *x + y;
+                        *x = if s >= q { s - q } else { s };
+                    }
+                }
+            },
+        )
     }
 
     /// Multiplies every residue of prime `j` by `scalars[j]` (evaluation form).

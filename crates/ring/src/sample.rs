@@ -90,6 +90,113 @@ pub fn sample_ternary<R: CryptoRng + ?Sized>(n: usize, rng: &mut R) -> SmallPoly
     SmallPoly { coeffs }
 }
 
+/// One `CBD(η)` coefficient from the low `2η` bits of `w`: both η-bit fields
+/// side by side in one word (`a` in bits 0..32, `b` in 32..64) and one SWAR
+/// popcount for the pair, with shifts and adds only (constant time, and
+/// vectorisable without a popcnt instruction).
+#[inline(always)]
+fn cbd_coefficient(w: u64, eta: u32) -> i64 {
+    let mask = (1u64 << eta) - 1;
+    let x = (w & mask) | (((w >> eta) & mask) << 32);
+    let x = x - ((x >> 1) & 0x5555_5555_5555_5555);
+    let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    let x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    let x = x + (x >> 8);
+    let x = x + (x >> 16);
+    (x & 0x3f) as i64 - ((x >> 32) & 0x3f) as i64
+}
+
+/// Fills `N` coefficients of `CBD(η)`, `η ≤ 21`, three per 128 random bits,
+/// calling `emit(index, coefficient)` for each.
+#[inline(always)]
+fn cbd_stream<R: CryptoRng + ?Sized>(
+    n: usize,
+    eta: u32,
+    rng: &mut R,
+    mut emit: impl FnMut(usize, i64),
+) {
+    debug_assert!(eta <= 21);
+    let mut buf = [0u8; 16 * 64];
+    let mut i = 0;
+    while i < n {
+        rng.fill_bytes(&mut buf);
+        for chunk in buf.chunks_exact(16) {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(chunk);
+            let x = u128::from_le_bytes(w);
+            for k in 0..3 {
+                if i < n {
+                    emit(i, cbd_coefficient((x >> (42 * k)) as u64, eta));
+                    i += 1;
+                }
+            }
+        }
+    }
+    buf.zeroize();
+}
+
+/// A `CBD(η)` polynomial sampled straight into `R_Q` (no intermediate
+/// integer vector), for `1 ≤ η ≤ 21`.
+pub fn sample_cbd_poly<R: CryptoRng + ?Sized>(
+    ctx: &RingContext,
+    eta: u32,
+    rng: &mut R,
+) -> Result<Poly> {
+    if !(1..=21).contains(&eta) {
+        return Err(Error::Distribution {
+            what: "centred binomial η (RNS sampler)",
+            expected: "1..=21",
+        });
+    }
+    let n = ctx.degree();
+    let mut data = vec![0u64; ctx.poly_len()];
+    let qs: Vec<u64> = ctx.moduli().iter().map(|m| m.value()).collect();
+    cbd_stream(n, eta, rng, |i, c| {
+        for (j, &q) in qs.iter().enumerate() {
+            // |c| ≤ 21 < q: a negative c wraps to q + c.
+            data[j * n + i] = (c as u64).wrapping_add(q & ((c >> 63) as u64));
+        }
+    });
+    Ok(Poly::from_raw(data))
+}
+
+/// `a += e + values·scale_j` for a fresh `e ← CBD(η)` (`1 ≤ η ≤ 21`), in one
+/// pass: the `e_0 + Δ·m` of encryption.
+pub fn add_cbd_and_scaled<R: CryptoRng + ?Sized>(
+    ctx: &RingContext,
+    a: &mut Poly,
+    eta: u32,
+    values: &[u64],
+    scale: &[u64],
+    rng: &mut R,
+) -> Result<()> {
+    if !(1..=21).contains(&eta) {
+        return Err(Error::Distribution {
+            what: "centred binomial η (RNS sampler)",
+            expected: "1..=21",
+        });
+    }
+    let n = ctx.degree();
+    assert!(a.data.len() == ctx.poly_len() && values.len() <= n && scale.len() == ctx.num_moduli());
+    let ms: Vec<(crate::Modulus, u64, u64)> = ctx
+        .moduli()
+        .iter()
+        .zip(scale)
+        .map(|(m, &s)| (*m, s % m.value(), m.shoup(s % m.value())))
+        .collect();
+    let data = &mut a.data;
+    cbd_stream(n, eta, rng, |i, c| {
+        let v = values.get(i).copied().unwrap_or(0);
+        for (j, (m, s, s_shoup)) in ms.iter().enumerate() {
+            let q = m.value();
+            let e = (c as u64).wrapping_add(q & ((c >> 63) as u64));
+            let x = &mut data[j * n + i];
+            *x = m.add(m.add(*x, e), m.mul_shoup(v, *s, *s_shoup));
+        }
+    });
+    Ok(())
+}
+
 /// `n` coefficients from the centred binomial distribution `CBD(η)`,
 /// `Σ_{i<η} a_i − Σ_{i<η} b_i` for random bits (variance `η/2`), `1 ≤ η ≤ 32`.
 ///
@@ -103,17 +210,7 @@ pub fn sample_cbd<R: CryptoRng + ?Sized>(n: usize, eta: u32, rng: &mut R) -> Res
             expected: "1..=32",
         });
     }
-    let mask = (1u64 << eta) - 1;
-    // Both η-bit fields side by side in one word (a in bits 0..32, b in
-    // 32..64), one SWAR popcount for the pair: no popcnt instruction needed.
-    let one = |w: u64| {
-        let x = (w & mask) | (((w >> eta) & mask) << 32);
-        let x = x - ((x >> 1) & 0x5555_5555_5555_5555);
-        let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
-        let x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-        let x = x.wrapping_mul(0x0101_0101) >> 24; // byte sums of each half
-        (x & 0xff) as i64 - ((x >> 32) & 0xff) as i64
-    };
+    let one = |w: u64| cbd_coefficient(w, eta);
     let mut coeffs = Vec::with_capacity(n + 2);
     if eta <= 21 {
         let mut buf = [0u8; 16 * 64];
@@ -163,7 +260,7 @@ pub fn sample_rounded_gaussian<R: CryptoRng + ?Sized>(
 mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
+    use rand_core::{Rng, SeedableRng};
 
     fn moments(c: &[i64]) -> (f64, f64) {
         let n = c.len() as f64;
@@ -184,6 +281,52 @@ mod tests {
             // expected 100_000, std ≈ 258: 6 sigma
             assert!((c as i64 - 100_000).abs() < 1550, "{counts:?}");
         }
+    }
+
+    #[test]
+    fn cbd_coefficient_is_the_popcount_difference() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        for eta in [1u32, 2, 3, 16, 21, 32] {
+            let mask = (1u64 << eta) - 1;
+            for _ in 0..10_000 {
+                let w = rng.next_u64();
+                let expected = i64::from((w & mask).count_ones())
+                    - i64::from(((w >> eta) & mask).count_ones());
+                assert_eq!(cbd_coefficient(w, eta), expected, "eta {eta} w {w:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn rns_cbd_samplers_lift_correctly() {
+        let ctx =
+            RingContext::new(1024, &[1_125_899_906_826_241, 1_125_899_906_629_633]).expect("ctx");
+        let p = sample_cbd_poly(&ctx, 21, &mut ChaCha20Rng::seed_from_u64(3)).expect("eta");
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut same = Vec::new();
+        cbd_stream(1024, 21, &mut rng, |_, c| same.push(c));
+        assert_eq!(p, ctx.poly_from_signed(&same));
+        let (_, var) = moments(&same);
+        assert!((var / 10.5 - 1.0).abs() < 0.1, "var {var}");
+        // a += e + 7·values, checked against the separate operations.
+        let values: Vec<u64> = (0..1000).collect();
+        let scale = [7u64, 7];
+        let mut a = sample_uniform(&ctx, &mut ChaCha20Rng::seed_from_u64(4));
+        let mut b = a.clone();
+        add_cbd_and_scaled(
+            &ctx,
+            &mut a,
+            21,
+            &values,
+            &scale,
+            &mut ChaCha20Rng::seed_from_u64(5),
+        )
+        .expect("eta");
+        let e = sample_cbd_poly(&ctx, 21, &mut ChaCha20Rng::seed_from_u64(5)).expect("eta");
+        ctx.add_assign(&mut b, &e);
+        ctx.add_scaled_assign(&mut b, &values, &scale);
+        assert_eq!(a, b);
+        assert!(sample_cbd_poly(&ctx, 22, &mut rng).is_err());
     }
 
     #[test]
