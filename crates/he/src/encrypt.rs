@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use fedhe_ring::sample::{add_cbd_and_scaled, sample_cbd_poly, sample_ternary};
+use fedhe_ring::sample::{add_cbd_and_scaled, sample_cbd_poly, sample_ternary_poly};
 use fedhe_ring::{NttPoly, Poly};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
@@ -67,8 +67,7 @@ fn encrypt_one(pk: &PublicKey, values: &[u64], seed: [u8; 32]) -> Result<Ciphert
     let ring = ctx.ring();
     let eta = ctx.params().error_eta;
     let mut rng = ChaCha20Rng::from_seed(seed);
-    let u = sample_ternary(ring.degree(), &mut rng);
-    let u_ntt = ring.forward_owned(u.lift(ring));
+    let u_ntt = ring.forward_owned(sample_ternary_poly(ring, &mut rng));
     // c1 = NTT(e1) + â ⊙ û stays transformed; c0 reuses û's buffer. The
     // errors are sampled straight into RNS form (no intermediate vector).
     let mut c1 = ring.forward_owned(sample_cbd_poly(ring, eta, &mut rng)?);

@@ -106,33 +106,53 @@ fn cbd_coefficient(w: u64, eta: u32) -> i64 {
     (x & 0x3f) as i64 - ((x >> 32) & 0x3f) as i64
 }
 
-/// Fills `N` coefficients of `CBD(η)`, `η ≤ 21`, three per 128 random bits,
-/// calling `emit(index, coefficient)` for each.
+/// Coefficients per chunk of the RNS samplers: 64 blocks of 128 bits.
+const CBD_CHUNK: usize = 192;
+
+/// Produces `N` coefficients of `CBD(η)`, `η ≤ 21`, three per 128 random
+/// bits, handing them to `emit(start, chunk)` in chunks of up to 192.
 #[inline(always)]
+fn cbd_chunks<R: CryptoRng + ?Sized>(
+    n: usize,
+    eta: u32,
+    rng: &mut R,
+    mut emit: impl FnMut(usize, &[i64]),
+) {
+    debug_assert!(eta <= 21);
+    let mut buf = [0u8; 16 * 64];
+    let mut coeffs = [0i64; CBD_CHUNK];
+    let mut start = 0;
+    while start < n {
+        rng.fill_bytes(&mut buf);
+        for (block, out) in buf.chunks_exact(16).zip(coeffs.chunks_exact_mut(3)) {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(block);
+            let x = u128::from_le_bytes(w);
+            out[0] = cbd_coefficient(x as u64, eta);
+            out[1] = cbd_coefficient((x >> 42) as u64, eta);
+            out[2] = cbd_coefficient((x >> 84) as u64, eta);
+        }
+        let take = CBD_CHUNK.min(n - start);
+        emit(start, &coeffs[..take]);
+        start += take;
+    }
+    buf.zeroize();
+    coeffs.zeroize();
+}
+
+/// Test helper: the same stream, one coefficient at a time.
+#[cfg(test)]
 fn cbd_stream<R: CryptoRng + ?Sized>(
     n: usize,
     eta: u32,
     rng: &mut R,
     mut emit: impl FnMut(usize, i64),
 ) {
-    debug_assert!(eta <= 21);
-    let mut buf = [0u8; 16 * 64];
-    let mut i = 0;
-    while i < n {
-        rng.fill_bytes(&mut buf);
-        for chunk in buf.chunks_exact(16) {
-            let mut w = [0u8; 16];
-            w.copy_from_slice(chunk);
-            let x = u128::from_le_bytes(w);
-            for k in 0..3 {
-                if i < n {
-                    emit(i, cbd_coefficient((x >> (42 * k)) as u64, eta));
-                    i += 1;
-                }
-            }
+    cbd_chunks(n, eta, rng, |start, c| {
+        for (k, &x) in c.iter().enumerate() {
+            emit(start + k, x);
         }
-    }
-    buf.zeroize();
+    });
 }
 
 /// A `CBD(η)` polynomial sampled straight into `R_Q` (no intermediate
@@ -150,18 +170,20 @@ pub fn sample_cbd_poly<R: CryptoRng + ?Sized>(
     }
     let n = ctx.degree();
     let mut data = vec![0u64; ctx.poly_len()];
-    let qs: Vec<u64> = ctx.moduli().iter().map(|m| m.value()).collect();
-    cbd_stream(n, eta, rng, |i, c| {
-        for (j, &q) in qs.iter().enumerate() {
+    cbd_chunks(n, eta, rng, |start, c| {
+        for (m, limb) in ctx.moduli().iter().zip(data.chunks_exact_mut(n)) {
+            let q = m.value();
             // |c| ≤ 21 < q: a negative c wraps to q + c.
-            data[j * n + i] = (c as u64).wrapping_add(q & ((c >> 63) as u64));
+            for (dst, &x) in limb[start..start + c.len()].iter_mut().zip(c) {
+                *dst = (x as u64).wrapping_add(q & ((x >> 63) as u64));
+            }
         }
     });
     Ok(Poly::from_raw(data))
 }
 
-/// `a += e + values·scale_j` for a fresh `e ← CBD(η)` (`1 ≤ η ≤ 21`), in one
-/// pass: the `e_0 + Δ·m` of encryption.
+/// `a += e + values·scale_j` for a fresh `e ← CBD(η)` (`1 ≤ η ≤ 21`): the
+/// `e_0 + Δ·m` of encryption, without an intermediate error vector.
 pub fn add_cbd_and_scaled<R: CryptoRng + ?Sized>(
     ctx: &RingContext,
     a: &mut Poly,
@@ -178,23 +200,53 @@ pub fn add_cbd_and_scaled<R: CryptoRng + ?Sized>(
     }
     let n = ctx.degree();
     assert!(a.data.len() == ctx.poly_len() && values.len() <= n && scale.len() == ctx.num_moduli());
-    let ms: Vec<(crate::Modulus, u64, u64)> = ctx
-        .moduli()
-        .iter()
-        .zip(scale)
-        .map(|(m, &s)| (*m, s % m.value(), m.shoup(s % m.value())))
-        .collect();
-    let data = &mut a.data;
-    cbd_stream(n, eta, rng, |i, c| {
-        let v = values.get(i).copied().unwrap_or(0);
-        for (j, (m, s, s_shoup)) in ms.iter().enumerate() {
+    cbd_chunks(n, eta, rng, |start, c| {
+        for (m, limb) in ctx.moduli().iter().zip(a.data.chunks_exact_mut(n)) {
             let q = m.value();
-            let e = (c as u64).wrapping_add(q & ((c >> 63) as u64));
-            let x = &mut data[j * n + i];
-            *x = m.add(m.add(*x, e), m.mul_shoup(v, *s, *s_shoup));
+            for (dst, &x) in limb[start..start + c.len()].iter_mut().zip(c) {
+                let s = *dst + (x as u64).wrapping_add(q & ((x >> 63) as u64));
+                *dst = if s >= q { s - q } else { s };
+            }
         }
     });
+    ctx.add_scaled_assign(a, values, scale);
     Ok(())
+}
+
+/// A uniform ternary polynomial sampled straight into `R_Q` (same
+/// distribution and rejection rule as [`sample_ternary`]). Only the RNS
+/// buffer holds the secret afterwards; the caller consumes it.
+pub fn sample_ternary_poly<R: CryptoRng + ?Sized>(ctx: &RingContext, rng: &mut R) -> Poly {
+    let n = ctx.degree();
+    let mut data = vec![0u64; ctx.poly_len()];
+    let mut buf = [0u8; 256];
+    let mut trits = [0i64; 5 * 256];
+    let mut start = 0;
+    while start < n {
+        rng.fill_bytes(&mut buf);
+        let mut k = 0;
+        for &b in &buf {
+            if b < 243 {
+                let mut v = b;
+                for t in &mut trits[k..k + 5] {
+                    *t = i64::from(v % 3) - 1;
+                    v /= 3;
+                }
+                k += 5;
+            }
+        }
+        let take = k.min(n - start);
+        for (m, limb) in ctx.moduli().iter().zip(data.chunks_exact_mut(n)) {
+            let q = m.value();
+            for (dst, &x) in limb[start..start + take].iter_mut().zip(&trits[..take]) {
+                *dst = (x as u64).wrapping_add(q & ((x >> 63) as u64));
+            }
+        }
+        start += take;
+    }
+    buf.zeroize();
+    trits.zeroize();
+    Poly::from_raw(data)
 }
 
 /// `n` coefficients from the centred binomial distribution `CBD(η)`,
@@ -327,6 +379,15 @@ mod tests {
         ctx.add_scaled_assign(&mut b, &values, &scale);
         assert_eq!(a, b);
         assert!(sample_cbd_poly(&ctx, 22, &mut rng).is_err());
+    }
+
+    #[test]
+    fn rns_ternary_matches_the_small_sampler() {
+        let ctx =
+            RingContext::new(4096, &[1_125_899_906_826_241, 1_125_899_906_629_633]).expect("ctx");
+        let p = sample_ternary_poly(&ctx, &mut ChaCha20Rng::seed_from_u64(8));
+        let s = sample_ternary(4096, &mut ChaCha20Rng::seed_from_u64(8));
+        assert_eq!(p, s.lift(&ctx));
     }
 
     #[test]
