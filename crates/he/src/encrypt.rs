@@ -47,6 +47,18 @@ impl PartialEq for CiphertextList {
     }
 }
 
+/// Most values one list may hold (the wire form counts them in a `u32`).
+pub const MAX_LIST_VALUES: usize = u32::MAX as usize;
+
+fn check_len(len: usize) -> Result<()> {
+    if len > MAX_LIST_VALUES {
+        return Err(Error::ShapeMismatch(format!(
+            "{len} values: a list holds at most {MAX_LIST_VALUES}"
+        )));
+    }
+    Ok(())
+}
+
 /// The ciphertext-list digest of encoded bytes.
 pub(crate) fn digest_bytes(bytes: &[u8]) -> [u8; 32] {
     blake3::derive_key("fedhe 2026-11 ciphertext list digest v1", bytes)
@@ -86,6 +98,7 @@ impl CiphertextList {
         rng: &mut R,
     ) -> Result<Self> {
         let ctx = &pk.ctx;
+        check_len(values.len())?;
         let bits = ctx.params().plaintext_bits;
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| **v >> bits != 0) {
             return Err(Error::PlaintextOutOfRange { index, value, bits });
@@ -111,6 +124,7 @@ impl CiphertextList {
         len: usize,
         rng: &mut R,
     ) -> Result<Self> {
+        check_len(len)?;
         let n = pk.ctx.params().degree;
         let seeds = derive_seeds(len.div_ceil(n), rng);
         let cts = seeds
@@ -125,8 +139,14 @@ impl CiphertextList {
         })
     }
 
-    /// The all-zero (noiseless) list: the neutral element of [`CiphertextList::add_assign`].
+    /// The all-zero (noiseless) list: the neutral element of
+    /// [`CiphertextList::add_assign`]. `len` must not exceed [`MAX_LIST_VALUES`]
+    /// (a caller's bug, not a peer's input: it panics).
     pub fn zero(ctx: &Arc<HeContext>, len: usize) -> Self {
+        assert!(
+            len <= MAX_LIST_VALUES,
+            "a list holds at most {MAX_LIST_VALUES} values"
+        );
         let cts = (0..ctx.ciphertexts_for(len))
             .map(|_| Ciphertext {
                 c0: ctx.ring().zero(),

@@ -1,20 +1,20 @@
 //! Binary wire forms of public keys, public-key shares, ciphertext lists,
 //! key shares and decryption shares.
 //!
-//! Every form starts with a 38-byte header:
+//! Every form starts with a 22-byte header:
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic: `"FHE"` then a kind byte: `P` public key, `S` public-key share, `C` ciphertext list, `K` key share, `D` decryption share |
 //! | 4 | 2 | format version, `u16` little-endian, currently 1 |
-//! | 6 | 32 | parameter-set digest ([`crate::Params::digest`]) |
+//! | 6 | 16 | parameter-set digest: the first 16 bytes of [`crate::Params::digest`] |
 //!
 //! then the body (all integers little-endian):
 //!
 //! - `P`: CRS seed (32 bytes), polynomial `p`.
 //! - `S`: member index `u16`, polynomial `p_i`.
-//! - `C`: value count `u64`, ciphertext count `u32` (must be `⌈count/N⌉`),
-//!   then per ciphertext the polynomials `c_0` (coefficient form) and `c_1`
+//! - `C`: value count `u32`, then for each of the `⌈count/N⌉` ciphertexts
+//!   the polynomials `c_0` (coefficient form) and `c_1`
 //!   (evaluation form, below).
 //! - `K`: member index `u16`, polynomial `sk_k` (a secret: encrypted at rest by the key ceremony).
 //! - `D`: member index `u16`, set size `u16` (must be `t`), the set's member
@@ -55,7 +55,11 @@ use crate::threshold::{DecryptingSet, KeyShare};
 /// Current wire format version.
 pub const WIRE_VERSION: u16 = 1;
 /// Header length in bytes.
-pub const HEADER_LEN: usize = 38;
+pub const HEADER_LEN: usize = 22;
+/// Bytes of the parameter digest carried in the header (a 128-bit prefix of
+/// [`crate::Params::digest`]: a conformance check against mixing parameter
+/// sets, not a security binding; signatures in the protocol cover full digests).
+pub const HEADER_DIGEST_LEN: usize = 16;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -101,7 +105,7 @@ fn write_header(out: &mut Vec<u8>, ctx: &HeContext, kind: Kind) {
     out.extend_from_slice(b"FHE");
     out.push(kind.byte());
     out.extend_from_slice(&WIRE_VERSION.to_le_bytes());
-    out.extend_from_slice(ctx.digest());
+    out.extend_from_slice(&ctx.digest()[..HEADER_DIGEST_LEN]);
 }
 
 fn write_poly(out: &mut Vec<u8>, ctx: &HeContext, p: &Poly) {
@@ -186,9 +190,6 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
 
     fn header(&mut self, ctx: &HeContext, kind: Kind) -> Result<()> {
         let magic: [u8; 4] = self.array()?;
@@ -204,8 +205,8 @@ impl<'a> Reader<'a> {
                 "unsupported format version {version}: expected {WIRE_VERSION}"
             )));
         }
-        let digest: [u8; 32] = self.array()?;
-        if &digest != ctx.digest() {
+        let digest: [u8; HEADER_DIGEST_LEN] = self.array()?;
+        if digest[..] != ctx.digest()[..HEADER_DIGEST_LEN] {
             return Err(self.err("parameter digest does not match the expected parameter set"));
         }
         Ok(())
@@ -350,10 +351,9 @@ impl CiphertextList {
     /// Encodes the list (`C` form).
     pub fn to_bytes(&self) -> Vec<u8> {
         let pl = packed_poly_len(&self.ctx);
-        let mut out = Vec::with_capacity(HEADER_LEN + 12 + 2 * pl * self.cts.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + 4 + 2 * pl * self.cts.len());
         write_header(&mut out, &self.ctx, Kind::Ciphertexts);
-        out.extend_from_slice(&(self.len as u64).to_le_bytes());
-        out.extend_from_slice(&(self.cts.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.len as u32).to_le_bytes());
         for ct in &self.cts {
             write_poly(&mut out, &self.ctx, &ct.c0);
             write_ntt_poly(&mut out, &self.ctx, &ct.c1);
@@ -363,36 +363,30 @@ impl CiphertextList {
 
     /// Encoded size of a list of `values` values.
     pub fn encoded_len(ctx: &HeContext, values: usize) -> usize {
-        HEADER_LEN + 12 + 2 * packed_poly_len(ctx) * ctx.ciphertexts_for(values)
+        HEADER_LEN + 4 + 2 * packed_poly_len(ctx) * ctx.ciphertexts_for(values)
     }
 
     /// Decodes and checks a ciphertext list against `ctx`.
     pub fn from_bytes(ctx: &Arc<HeContext>, bytes: &[u8]) -> Result<Self> {
         let mut r = reader(Kind::Ciphertexts.name(), bytes);
-        // The counts sit after the header; read them first to check the length
+        // The count sits after the header; read it first to check the length
         // before any allocation.
-        if bytes.len() < HEADER_LEN + 12 {
+        if bytes.len() < HEADER_LEN + 4 {
             return Err(r.err(format!(
-                "truncated: {} bytes, a header and counts take {}",
+                "truncated: {} bytes, a header and count take {}",
                 bytes.len(),
-                HEADER_LEN + 12
+                HEADER_LEN + 4
             )));
         }
         let mut peek = reader(Kind::Ciphertexts.name(), &bytes[HEADER_LEN..]);
-        let len = peek.u64()?;
-        let count = peek.u32()? as usize;
-        let n = ctx.params().degree as u64;
-        if len.div_ceil(n) != count as u64 {
-            return Err(r.err(format!(
-                "{count} ciphertexts declared for {len} values: expected ⌈{len}/{n}⌉"
-            )));
-        }
+        let len = peek.u32()?;
+        let count = ctx.ciphertexts_for(len as usize);
         let expected = (2 * packed_poly_len(ctx))
             .checked_mul(count)
-            .and_then(|b| b.checked_add(HEADER_LEN + 12));
+            .and_then(|b| b.checked_add(HEADER_LEN + 4));
         r.expect_len(expected)?;
         r.header(ctx, Kind::Ciphertexts)?;
-        r.take(12)?;
+        r.take(4)?;
         let mut cts = Vec::with_capacity(count);
         for _ in 0..count {
             let c0 = r.poly(ctx)?;
@@ -400,8 +394,7 @@ impl CiphertextList {
             cts.push(Ciphertext { c0, c1 });
         }
         r.finish()?;
-        let len =
-            usize::try_from(len).map_err(|_| r.err("value count does not fit this platform"))?;
+        let len = len as usize;
         // Strict decoding means the accepted bytes are the canonical encoding,
         // so their hash is the list's digest: no re-encoding needed.
         let digest = std::sync::OnceLock::new();

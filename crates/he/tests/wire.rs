@@ -99,7 +99,7 @@ fn every_form_round_trips() {
     assert_eq!(decoded.digest(), recomputed.digest());
     // Bit-packed: a ciphertext costs 2·N·(50+50) bits plus a small header.
     let per_ct = 2 * 4096 * 100 / 8;
-    assert_eq!(f.cts.len(), HEADER_LEN + 12 + 2 * per_ct);
+    assert_eq!(f.cts.len(), HEADER_LEN + 4 + 2 * per_ct);
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn out_of_range_residues_are_refused() {
     let offsets = [
         ("pk", HEADER_LEN + 32),
         ("pk_share", HEADER_LEN + 2),
-        ("cts", HEADER_LEN + 12),
+        ("cts", HEADER_LEN + 4),
         ("key_share", HEADER_LEN + 2),
     ];
     for (kind, off) in offsets {
@@ -197,19 +197,28 @@ fn out_of_range_residues_are_refused() {
 #[test]
 fn bad_counts_members_and_sets_are_refused() {
     let f = fixture();
-    // Ciphertext list: declared value count inconsistent with ciphertext count.
+    // Ciphertext list: a declared value count that needs more (or fewer)
+    // ciphertexts than the bytes hold, up to the largest count.
+    for declared in [100_000u32, 4096, 0, u32::MAX] {
+        let mut b = f.cts.clone();
+        b[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&declared.to_le_bytes());
+        assert!(
+            matches!(
+                CiphertextList::from_bytes(&f.ctx, &b),
+                Err(Error::Wire { .. })
+            ),
+            "{declared}"
+        );
+    }
+    // A count that still needs two ciphertexts decodes (only the count differs).
     let mut b = f.cts.clone();
-    b[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&100_000u64.to_le_bytes());
-    assert!(matches!(
-        CiphertextList::from_bytes(&f.ctx, &b),
-        Err(Error::Wire { .. })
-    ));
-    let mut b = f.cts.clone();
-    b[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(
-        CiphertextList::from_bytes(&f.ctx, &b),
-        Err(Error::Wire { .. })
-    ));
+    b[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&4097u32.to_le_bytes());
+    assert_eq!(
+        CiphertextList::from_bytes(&f.ctx, &b)
+            .expect("4097 values")
+            .len(),
+        4097
+    );
     // Member index 0 and beyond n.
     for m in [0u16, 4, u16::MAX] {
         let mut b = f.key_share.clone();
