@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use fedhe_ring::Poly;
-use fedhe_ring::sample::sample_rounded_gaussian;
+use fedhe_ring::sample::add_rounded_gaussian;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
@@ -87,8 +87,7 @@ pub fn partial_decrypt<R: CryptoRng + ?Sized>(
         .map(|(ct, seed)| {
             let mut h = ring.mul_to_coeff(&ct.c1, &sk);
             let mut frng = ChaCha20Rng::from_seed(seed);
-            let flood = sample_rounded_gaussian(ring.degree(), sigma, &mut frng)?;
-            ring.add_small_assign(&mut h, flood.coeffs());
+            add_rounded_gaussian(ring, &mut h, sigma, &mut frng)?;
             Ok(h)
         })
         .collect::<Result<Vec<_>>>();

@@ -249,6 +249,41 @@ pub fn sample_ternary_poly<R: CryptoRng + ?Sized>(ctx: &RingContext, rng: &mut R
     Poly::from_raw(data)
 }
 
+/// `a += e` for fresh flooding noise `e_i = ⌊σ·z_i⌉` (as
+/// [`sample_rounded_gaussian`]), without an intermediate vector.
+pub fn add_rounded_gaussian<R: CryptoRng + ?Sized>(
+    ctx: &RingContext,
+    a: &mut Poly,
+    sigma: f64,
+    rng: &mut R,
+) -> Result<()> {
+    if !(0.0..=MAX_ROUNDED_GAUSSIAN_SIGMA).contains(&sigma) {
+        return Err(Error::Distribution {
+            what: "rounded Gaussian σ",
+            expected: "a finite value in [0, 2^50]",
+        });
+    }
+    let n = ctx.degree();
+    assert_eq!(a.data.len(), ctx.poly_len());
+    let mut chunk = [0i64; 256];
+    let mut start = 0;
+    while start < n {
+        let take = chunk.len().min(n - start);
+        for x in &mut chunk[..take] {
+            let z: f64 = StandardNormal.sample(rng);
+            *x = (sigma * z).round() as i64;
+        }
+        for (m, limb) in ctx.moduli().iter().zip(a.data.chunks_exact_mut(n)) {
+            for (dst, &x) in limb[start..start + take].iter_mut().zip(&chunk[..take]) {
+                *dst = m.add(*dst, m.from_small(x));
+            }
+        }
+        start += take;
+    }
+    chunk.zeroize();
+    Ok(())
+}
+
 /// `n` coefficients from the centred binomial distribution `CBD(η)`,
 /// `Σ_{i<η} a_i − Σ_{i<η} b_i` for random bits (variance `η/2`), `1 ≤ η ≤ 32`.
 ///
@@ -379,6 +414,28 @@ mod tests {
         ctx.add_scaled_assign(&mut b, &values, &scale);
         assert_eq!(a, b);
         assert!(sample_cbd_poly(&ctx, 22, &mut rng).is_err());
+    }
+
+    #[test]
+    fn fused_flooding_matches_the_small_sampler() {
+        let ctx =
+            RingContext::new(1024, &[1_125_899_906_826_241, 1_125_899_906_629_633]).expect("ctx");
+        let mut a = sample_uniform(&ctx, &mut ChaCha20Rng::seed_from_u64(1));
+        let mut b = a.clone();
+        add_rounded_gaussian(&ctx, &mut a, 1e9, &mut ChaCha20Rng::seed_from_u64(2)).expect("sigma");
+        let e =
+            sample_rounded_gaussian(1024, 1e9, &mut ChaCha20Rng::seed_from_u64(2)).expect("sigma");
+        ctx.add_small_assign(&mut b, e.coeffs());
+        assert_eq!(a, b);
+        assert!(
+            add_rounded_gaussian(
+                &ctx,
+                &mut a,
+                2f64.powi(51),
+                &mut ChaCha20Rng::seed_from_u64(2)
+            )
+            .is_err()
+        );
     }
 
     #[test]
