@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use fedhe_ring::Poly;
 use fedhe_ring::sample::add_rounded_gaussian;
-use rand_chacha::ChaCha20Rng;
+use rand_chacha::ChaCha12Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use rayon::prelude::*;
 
@@ -52,7 +52,8 @@ impl DecryptionShare {
 }
 
 /// `λ_k^S·sk_k·c_1 + e_flood` for each ciphertext of `cts`, with flooding
-/// drawn from the caller's CSPRNG (one ChaCha20 stream per ciphertext).
+/// drawn from the caller's CSPRNG (one ChaCha12 stream per ciphertext, keyed
+/// from it, as in encryption).
 /// The flooding distribution is the context's, never a silent default.
 pub fn partial_decrypt<R: CryptoRng + ?Sized>(
     key: &KeyShare,
@@ -86,7 +87,7 @@ pub fn partial_decrypt<R: CryptoRng + ?Sized>(
         .zip(seeds)
         .map(|(ct, seed)| {
             let mut h = ring.mul_to_coeff(&ct.c1, &sk);
-            let mut frng = ChaCha20Rng::from_seed(seed);
+            let mut frng = ChaCha12Rng::from_seed(seed);
             add_rounded_gaussian(ring, &mut h, sigma, &mut frng)?;
             Ok(h)
         })

@@ -249,6 +249,13 @@ pub fn sample_ternary_poly<R: CryptoRng + ?Sized>(ctx: &RingContext, rng: &mut R
     Poly::from_raw(data)
 }
 
+/// Rounds half away from zero, like `f64::round`, without the libm call
+/// that baseline x86-64 (no SSE4.1) needs for it: truncation of `y ± 1/2`.
+#[inline(always)]
+fn round_to_i64(y: f64) -> i64 {
+    (y + 0.5f64.copysign(y)) as i64
+}
+
 /// `a += e` for fresh flooding noise `e_i = ⌊σ·z_i⌉` (as
 /// [`sample_rounded_gaussian`]), without an intermediate vector.
 pub fn add_rounded_gaussian<R: CryptoRng + ?Sized>(
@@ -271,7 +278,7 @@ pub fn add_rounded_gaussian<R: CryptoRng + ?Sized>(
         let take = chunk.len().min(n - start);
         for x in &mut chunk[..take] {
             let z: f64 = StandardNormal.sample(rng);
-            *x = (sigma * z).round() as i64;
+            *x = round_to_i64(sigma * z);
         }
         for (m, limb) in ctx.moduli().iter().zip(a.data.chunks_exact_mut(n)) {
             for (dst, &x) in limb[start..start + take].iter_mut().zip(&chunk[..take]) {
@@ -337,7 +344,7 @@ pub fn sample_rounded_gaussian<R: CryptoRng + ?Sized>(
     let coeffs = (0..n)
         .map(|_| {
             let z: f64 = StandardNormal.sample(rng);
-            (sigma * z).round() as i64
+            round_to_i64(sigma * z)
         })
         .collect();
     Ok(SmallPoly { coeffs })
@@ -414,6 +421,28 @@ mod tests {
         ctx.add_scaled_assign(&mut b, &values, &scale);
         assert_eq!(a, b);
         assert!(sample_cbd_poly(&ctx, 22, &mut rng).is_err());
+    }
+
+    #[test]
+    fn rounding_matches_f64_round() {
+        for y in [
+            0.0,
+            0.49,
+            0.5,
+            0.51,
+            1.5,
+            2.5,
+            -0.49,
+            -0.5,
+            -0.51,
+            -1.5,
+            -2.5,
+            1e15 + 0.5,
+            -1e15 - 0.5,
+            123456.7,
+        ] {
+            assert_eq!(round_to_i64(y), y.round() as i64, "{y}");
+        }
     }
 
     #[test]
