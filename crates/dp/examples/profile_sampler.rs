@@ -15,7 +15,10 @@ fn main() -> fedhe_dp::Result<()> {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut out = vec![0i64; 1 << 16];
     let t = Instant::now();
-    let reps = 64;
+    let reps: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
     for _ in 0..reps {
         dg.fill(&mut rng, &mut out);
     }

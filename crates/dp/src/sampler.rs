@@ -163,6 +163,41 @@ fn divrem_wide(hi: u128, lo: u128, d: u128) -> ((u128, u128), u128) {
     ((q_hi, q_lo), r)
 }
 
+/// Scales `t` below which the discrete Laplace uses
+/// [`BitSource::discrete_laplace_small`].
+const LAPLACE_SMALL_T: u128 = 1 << 20;
+
+/// A denominator `b` of `exp(−a/b)` with a fixed-point reciprocal, used by
+/// [`BitSource::exp_neg_split`] to bound `2^8·(a/b)` from below for
+/// `a < b` without a division: with `b_hi ≥ b/2^shift` (`b_hi = b` when
+/// `shift = 0`, else `⌊b/2^shift⌋ + 1`, so `b_hi < 2^41`) and
+/// `inv = ⌊2^56/b_hi⌋`, `g = ⌊(a >> shift)·inv / 2^48⌋ ≤ 2^8·a/b`.
+/// `inv = 0` (for `b ≥ 2^100`) disables the split.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExpSplit {
+    den: u128,
+    shift: u32,
+    inv: u64,
+}
+
+impl ExpSplit {
+    fn new(den: u128) -> Self {
+        let bits = 128 - den.leading_zeros();
+        if den == 0 || bits > 100 {
+            return Self {
+                den,
+                shift: 0,
+                inv: 0,
+            };
+        }
+        let shift = bits.saturating_sub(40);
+        let b_hi = if shift == 0 { den } else { (den >> shift) + 1 };
+        // 1 ≤ b_hi ≤ 2^40, so 2^16 ≤ inv ≤ 2^56.
+        let inv = ((1u128 << 56) / b_hi) as u64;
+        Self { den, shift, inv }
+    }
+}
+
 impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
     pub(crate) fn new(rng: &'a mut R) -> Self {
         Self {
@@ -184,36 +219,24 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
         b
     }
 
-    /// `k` uniform bits, `k ≤ 64`.
+    /// `k` uniform bits, `k ≤ 64`. When fewer than `k` bits are buffered
+    /// they are discarded and a fresh word is drawn: unused random bits carry
+    /// no information about later draws, so this costs randomness, never
+    /// exactness, and keeps the common path to a mask and a shift.
     #[inline(always)]
     fn bits64(&mut self, k: u32) -> u64 {
         debug_assert!(k <= 64);
-        if k == 0 {
-            return 0;
+        if k == 64 {
+            return self.rng.next_u64();
         }
-        if self.left >= k {
-            let v = if k == 64 {
-                self.buf
-            } else {
-                self.buf & ((1u64 << k) - 1)
-            };
-            self.buf = if k == 64 { 0 } else { self.buf >> k };
-            self.left -= k;
-            return v;
+        if self.left < k {
+            self.buf = self.rng.next_u64();
+            self.left = 64;
         }
-        // The buffer keeps only its `left` valid bits, higher bits are zero.
-        let have = self.left;
-        let lo = self.buf;
-        let need = k - have;
-        let fresh = self.rng.next_u64();
-        let hi = if need == 64 {
-            fresh
-        } else {
-            fresh & ((1u64 << need) - 1)
-        };
-        self.buf = if need == 64 { 0 } else { fresh >> need };
-        self.left = 64 - need;
-        lo | (hi << have)
+        let v = self.buf & ((1u64 << k) - 1);
+        self.buf >>= k;
+        self.left -= k;
+        v
     }
 
     /// Uniform integer in `[0, n)`, `n ≥ 1`, by rejection on `⌈log₂ n⌉` bits.
@@ -231,6 +254,258 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
             if v < n {
                 return v;
             }
+        }
+    }
+
+    /// Uniform integer in `[0, n)`, `1 ≤ n < 2^64`, by rejection.
+    #[inline(always)]
+    fn uniform_below_u64(&mut self, n: u64) -> u64 {
+        if n <= 1 {
+            return 0;
+        }
+        let k = 64 - (n - 1).leading_zeros();
+        loop {
+            let v = self.bits64(k);
+            if v < n {
+                return v;
+            }
+        }
+    }
+
+    /// `#{j : U < θ_j}` for one uniform `U ∈ [0,1)` whose first `W` bits
+    /// are `w`, and decreasing thresholds `θ_j = num[j] / (den[j]·2^W)`;
+    /// the remaining bits of `U` are drawn lazily if needed.
+    ///
+    /// `U ∈ [w/2^W, (w+1)/2^W)` decides `U < θ_j` when `(w+1)·den ≤ num`
+    /// (true) or `w·den ≥ num` (false). Otherwise (`w = ⌊2^W·θ_j⌋` and
+    /// `2^W·θ_j` is not an integer, probability below `2^−W` per threshold)
+    /// the comparison continues exactly on the remaining bits of `U` against
+    /// `(num − w·den)/den`, like [`Self::bernoulli_lazy`].
+    ///
+    /// Requires `(2^W)·den[j] < 2^64` and consecutive thresholds more than
+    /// `2^−W` apart, so that at most one of them is undecided by `w` (each
+    /// caller states why its thresholds are).
+    #[inline]
+    fn count_below_w<const L: usize>(&mut self, w: u64, num: &[u64; L], den: &[u64; L]) -> u32 {
+        let mut count = 0u32;
+        for j in 0..L {
+            let lo = w * den[j];
+            let hi = lo + den[j];
+            if hi <= num[j] {
+                count += 1;
+            } else if lo < num[j] {
+                count +=
+                    u32::from(self.bernoulli_lazy(u128::from(num[j] - lo), u128::from(den[j])));
+            }
+        }
+        count
+    }
+
+    /// `Bernoulli(exp(−γ))`, `γ = a/b ∈ [0, 1]`, from the thresholds
+    /// `θ_k = γ^k/k!`, `k = 1..=L`, in the form of [`Self::count_below_w`].
+    ///
+    /// CKS Algorithm 1 returns `[K odd]` where `K` is the first failure of
+    /// `Bernoulli(γ/1), Bernoulli(γ/2), …`, so `P[K > k] = γ^k/k!`. The same
+    /// law is obtained from a single uniform `U` as `K = min{k : U ≥ θ_k}`
+    /// (the `θ_k` decrease): `K = 1 + #{k ≤ L : U < θ_k}` when that count is
+    /// below `L`. If `U < θ_L`, i.e. `K > L`, the remaining factors are drawn
+    /// as fresh trials `Bernoulli(γ/k)`, `k > L`, since
+    /// `P[K > k | K > L] = Π_{j=L+1}^{k} γ/j`. One unpredictable branch per
+    /// call instead of one per trial.
+    #[inline(never)]
+    fn exp_neg_levels_w<const L: usize>(
+        &mut self,
+        w: u64,
+        num: &[u64; L],
+        den: &[u64; L],
+        a: u128,
+        b: u128,
+    ) -> bool {
+        let c = self.count_below_w(w, num, den);
+        if c < L as u32 {
+            return c & 1 == 0;
+        }
+        self.exp_neg_continue(a, b, L as u128 + 1)
+    }
+
+    /// The CKS loop from `K = k0` on (all earlier trials succeeded).
+    #[cold]
+    #[inline(never)]
+    fn exp_neg_continue(&mut self, a: u128, b: u128, k0: u128) -> bool {
+        let mut k = k0;
+        loop {
+            let cont = match b.checked_mul(k) {
+                Some(bk) => self.bernoulli(a, bk),
+                None => self.bernoulli(a, b) && self.bernoulli(1, k),
+            };
+            if !cont {
+                break;
+            }
+            k += 1;
+        }
+        k & 1 == 1
+    }
+
+    /// `Bernoulli(exp(−1))` from one 16-bit word `w`, by
+    /// [`Self::exp_neg_levels_w`] with thresholds `1/k!`, `k ≤ 7` (at least
+    /// `1/720 − 1/5040 > 2^−16` apart). `⌊2^16/2⌋ = 32768` and
+    /// `⌊2^16/6⌋ = 10922`: for `w > 10922` the first two thresholds decide
+    /// (`K = 2` if `U ≥ 1/2`, else `K = 3`); only `U < 1/6` needs the rest.
+    #[inline(always)]
+    pub(crate) fn exp_neg_one(&mut self) -> bool {
+        let w = self.bits64(16);
+        if w > 10922 {
+            return w < 32768;
+        }
+        const N: [u64; 7] = [1 << 16; 7];
+        const D: [u64; 7] = [1, 2, 6, 24, 120, 720, 5040];
+        self.exp_neg_levels_w::<7>(w, &N, &D, 1, 1)
+    }
+
+    /// `Bernoulli(exp(−g/2^8))` for `1 ≤ g < 2^8`: thresholds
+    /// `θ_k = g^k/(2^{8k}·k!)`, `k ≤ 4`, against a 32-bit word `w`
+    /// (`2^32·θ_k = n_k/k!` with `n_k = g^k·2^{32−8k}`). Since `γ ≥ 2^−8`,
+    /// consecutive thresholds differ by at least `γ³/8 ≥ 2^−27 > 2^−32`.
+    ///
+    /// `U < θ_k` is certain iff `w < ⌊n_k/k!⌋`; `n_1/1` and `n_2/2` are
+    /// integers, so only `w = ⌊n_3/6⌋` or `w = ⌊n_4/24⌋` may be undecided
+    /// (then [`Self::exp_neg_levels_w`] resolves it exactly).
+    #[inline(always)]
+    fn exp_neg_dyadic8(&mut self, g: u64) -> bool {
+        debug_assert!((1..256).contains(&g));
+        let w = self.bits64(32);
+        let g2 = g * g;
+        let n3 = (g2 * g) << 8;
+        let n4 = g2 * g2;
+        let (f3, f4) = (n3 / 6, n4 / 24);
+        if (w == f3) | (w == f4) {
+            return self.exp_neg_levels_w::<4>(
+                w,
+                &[g << 24, g2 << 16, n3, n4],
+                &[1, 2, 6, 24],
+                u128::from(g),
+                1 << 8,
+            );
+        }
+        let c = u32::from(w < g << 24)
+            + u32::from(w < g2 << 15)
+            + u32::from(w < f3)
+            + u32::from(w < f4);
+        if c < 4 {
+            return c & 1 == 0;
+        }
+        self.exp_neg_continue(u128::from(g), 1 << 8, 5)
+    }
+
+    /// [`Self::exp_neg_split`] for `a < b < 2^40` (`split.shift = 0`), in
+    /// 64-bit arithmetic.
+    #[inline(always)]
+    fn exp_neg_frac_small(&mut self, a: u64, b: u64, inv: u64) -> bool {
+        debug_assert!(a < b && b < 1 << 40);
+        // a < b ≤ 2^40 and inv ≤ 2^56/b: a·inv < 2^56.
+        let g = (a * inv) >> 48;
+        if g != 0 && !self.exp_neg_dyadic8(g) {
+            return false;
+        }
+        let rest = (a << 8) - g * b;
+        if rest == 0 {
+            return true;
+        }
+        let lo = self.bits64(8) * b;
+        if lo >= rest {
+            return true;
+        }
+        self.exp_neg_small_rest(u128::from(rest), u128::from(lo), u128::from(b))
+    }
+
+    /// `Bernoulli(exp(−a/b))` for any `a/b ≥ 0`, with `b = split.den`:
+    /// `exp(−γ) = exp(−1)^⌊γ⌋ · exp(−g/2^8) · exp(−δ)` where
+    /// `g/2^8 ≤ γ − ⌊γ⌋` is the lower bound of [`ExpSplit`] and
+    /// `δ = (γ − ⌊γ⌋) − g/2^8 ≥ 0` (below `2^−7`) is the exact rational
+    /// remainder `(a'·2^8 − g·b)/(b·2^8)`. The factors are independent
+    /// Bernoullis, so the product is exact for any such `g`; the bound only
+    /// makes `δ` small, so that its factor is almost always decided by the
+    /// first 8 random bits.
+    #[inline(always)]
+    fn exp_neg_split(&mut self, a: u128, split: &ExpSplit) -> bool {
+        let b = split.den;
+        let mut a = a;
+        while a >= b {
+            if !self.exp_neg_one() {
+                return false;
+            }
+            a -= b;
+        }
+        if a == 0 {
+            return true;
+        }
+        if split.inv == 0 {
+            return self.bernoulli_exp_neg_unit(a, b);
+        }
+        if split.shift == 0 && b < 1 << 40 {
+            return self.exp_neg_frac_small(a as u64, b as u64, split.inv);
+        }
+        // a < b < 2^100: a >> shift < 2^40 and inv ≤ 2^56/b_hi, so the
+        // product is below 2^56·(a >> shift)/b_hi < 2^57.
+        let g = (((a >> split.shift) as u64) * split.inv) >> 48;
+        if g != 0 && !self.exp_neg_dyadic8(g) {
+            return false;
+        }
+        // δ = rest/(b·2^8) with rest = a·2^8 − g·b ≥ 0 (g ≤ 2^8·a/b).
+        let rest = (a << 8) - u128::from(g) * b;
+        if rest == 0 {
+            return true;
+        }
+        // First trial of CKS for exp(−δ): U < δ, decided by 8 bits r unless
+        // r = ⌊rest/b⌋: U ≥ r/2^8 ≥ δ when r·b ≥ rest (then K = 1: accept).
+        let r = u128::from(self.bits64(8));
+        let lo = r * b;
+        if lo >= rest {
+            return true;
+        }
+        self.exp_neg_small_rest(rest, lo, b)
+    }
+
+    /// The rest of [`Self::exp_neg_split`]'s `exp(−δ)` factor once the first
+    /// 8 bits `r` of `U` satisfy `r·b < rest` (`lo = r·b`).
+    #[cold]
+    #[inline(never)]
+    fn exp_neg_small_rest(&mut self, rest: u128, lo: u128, b: u128) -> bool {
+        // U < δ ⟺ U' < (rest − r·b)/b for the remaining bits U'.
+        let first = if lo + b <= rest {
+            true
+        } else {
+            self.bernoulli_lazy(rest - lo, b)
+        };
+        if !first {
+            return true;
+        }
+        self.exp_neg_continue(rest, b << 8, 2)
+    }
+
+    /// Discrete Laplace for `1 ≤ t < 2^20` (CKS Algorithm 2, `s = 1`) with
+    /// the precomputed split of `t`: `Bernoulli(exp(−U/t))` and the
+    /// geometric part by [`Self::exp_neg_one`].
+    #[inline(always)]
+    fn discrete_laplace_small(&mut self, t: u64, lap: &ExpSplit) -> (bool, u128) {
+        loop {
+            let u = self.uniform_below_u64(t);
+            if !self.exp_neg_frac_small(u, t, lap.inv) {
+                continue;
+            }
+            let mut v: u64 = 0;
+            while self.exp_neg_one() {
+                v += 1;
+            }
+            // t < 2^20: overflow needs ~2^44 consecutive successes.
+            let Some(x) = t.checked_mul(v).and_then(|tv| tv.checked_add(u)) else {
+                continue;
+            };
+            let neg = self.bit();
+            if neg && x == 0 {
+                continue;
+            }
+            return (neg, u128::from(x));
         }
     }
 
@@ -313,23 +588,14 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
     /// `Bernoulli(exp(−a/b))` for any `a/b ≥ 0`: `exp(−γ) = exp(−1)^⌊γ⌋ ·
     /// exp(−(γ−⌊γ⌋))`, stopping at the first failure (expected O(1) draws).
     pub(crate) fn bernoulli_exp_neg(&mut self, a: u128, b: u128) -> bool {
-        let mut a = a;
-        // Subtraction instead of a u128 division: the loop exits early with
-        // probability 1 − e^{−1} per step.
-        while a > b {
-            if !self.bernoulli_exp_neg_unit(1, 1) {
-                return false;
-            }
-            a -= b;
-        }
-        self.bernoulli_exp_neg_unit(a, b)
+        self.exp_neg_split(a, &ExpSplit::new(b))
     }
 
     /// `Bernoulli(exp(−N/b))` for a 256-bit numerator `N = hi·2^128 + lo`.
     fn bernoulli_exp_neg_wide(&mut self, (hi, lo): (u128, u128), b: u128) -> bool {
         let ((mut q_hi, mut q_lo), r) = divrem_wide(hi, lo, b);
         while q_hi != 0 || q_lo != 0 {
-            if !self.bernoulli_exp_neg_unit(1, 1) {
+            if !self.exp_neg_one() {
                 return false;
             }
             if q_lo == 0 {
@@ -345,13 +611,17 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
     /// Discrete Laplace with integer scale `t ≥ 1` (CKS Algorithm 2, `s = 1`),
     /// as (negative?, magnitude).
     pub(crate) fn discrete_laplace(&mut self, t: u128) -> (bool, u128) {
+        if t < LAPLACE_SMALL_T {
+            let t = t as u64;
+            return self.discrete_laplace_small(t, &ExpSplit::new(u128::from(t)));
+        }
         loop {
             let u = self.uniform_below(t);
             if !self.bernoulli_exp_neg_unit(u, t) {
                 continue;
             }
             let mut v: u128 = 0;
-            while self.bernoulli_exp_neg_unit(1, 1) {
+            while self.exp_neg_one() {
                 v += 1;
             }
             // t·v + u overflows only after ~2^64 consecutive successes of a
@@ -408,7 +678,10 @@ pub struct DiscreteGaussian {
     sigma2: Rational,
     t: u128,
     qt: u128,
-    den: u128,
+    /// `t` (`≤ 10^6 + 1 < 2^20`) with its fixed-point reciprocal.
+    lap: ExpSplit,
+    /// `2·p·q·t²` with its fixed-point reciprocal.
+    split: ExpSplit,
 }
 
 impl DiscreteGaussian {
@@ -443,7 +716,17 @@ impl DiscreteGaussian {
             .ok_or(Error::Overflow(
                 "2·p·q·t² for the discrete Gaussian; use a smaller denominator for σ²",
             ))?;
-        Ok(Self { sigma2, t, qt, den })
+        // σ² ≤ 10^12 gives t ≤ 10^6 + 1 < 2^20.
+        if t >= LAPLACE_SMALL_T {
+            return Err(Error::Overflow("t = ⌊σ⌋ + 1 for the discrete Gaussian"));
+        }
+        Ok(Self {
+            sigma2,
+            t,
+            qt,
+            lap: ExpSplit::new(t),
+            split: ExpSplit::new(den),
+        })
     }
 
     /// The variance `σ²` this sampler draws from.
@@ -468,8 +751,9 @@ impl DiscreteGaussian {
     #[inline]
     pub(crate) fn sample_bits<R: CryptoRng + ?Sized>(&self, bits: &mut BitSource<'_, R>) -> i64 {
         let p = self.sigma2.num;
+        let t = self.t as u64;
         loop {
-            let (neg, y) = bits.discrete_laplace(self.t);
+            let (neg, y) = bits.discrete_laplace_small(t, &self.lap);
             // |Y| so large that |Y|·q·t overflows has acceptance probability
             // below exp(−2^100); rejecting it is not a measurable bias.
             let Some(yqt) = y.checked_mul(self.qt) else {
@@ -477,9 +761,9 @@ impl DiscreteGaussian {
             };
             let x = yqt.abs_diff(p);
             let accept = if x >> 64 == 0 {
-                bits.bernoulli_exp_neg(x * x, self.den)
+                bits.exp_neg_split(x * x, &self.split)
             } else {
-                bits.bernoulli_exp_neg_wide(mul_wide(x, x), self.den)
+                bits.bernoulli_exp_neg_wide(mul_wide(x, x), self.split.den)
             };
             if accept && let Ok(v) = i64::try_from(y) {
                 return if neg { -v } else { v };
