@@ -129,8 +129,10 @@ pub fn run(a: ParamsArgs) -> Result<()> {
         params.moduli, an.moduli_bits
     );
     println!(
-        "log2 Q                  {:.2} (128-bit bound at this N: {:?})",
-        an.log2_q, an.max_log2_q_128
+        "log2 Q                  {:.2} (128-bit bound at this N: {})",
+        an.log2_q,
+        an.max_log2_q_128
+            .map_or("none".to_string(), |b| b.to_string())
     );
     println!("plaintext modulus       T = 2^{}", an.plaintext_bits);
     println!(
@@ -165,18 +167,28 @@ pub fn run(a: ParamsArgs) -> Result<()> {
         an.flooding.security_after_flooding_bits
     );
     println!(
-        "decryption noise        σ = {:.3e}; headroom {:.1} σ to ⌊Δ/2⌋",
-        an.decryption_noise_sigma, an.margin_sigmas
+        "decryption noise        σ = {:.3e}; headroom {} σ to ⌊Δ/2⌋",
+        an.decryption_noise_sigma,
+        num(an.margin_sigmas)
     );
     println!(
-        "failure probability     2^{:.1} per coefficient (limit 2^-64)",
-        an.log2_failure_probability
+        "failure probability     2^{} per coefficient (limit 2^-64)",
+        num(an.log2_failure_probability)
     );
     println!(
         "wire cost               {} bytes per value",
         an.bytes_per_value
     );
     Ok(())
+}
+
+/// A number for people: fixed point when moderate, scientific when huge.
+fn num(x: f64) -> String {
+    if x.abs() < 1e6 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3e}")
+    }
 }
 
 pub fn hex(b: &[u8]) -> String {
