@@ -19,7 +19,10 @@ use fedhe_learn::{ModelSpec, TrainConfig, load_mnist_dir, local_train};
 const CLIENT_EXAMPLES: usize = 6000;
 
 fn local_epoch(c: &mut Criterion) {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mnist"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/mnist"
+    ));
     let ds = match load_mnist_dir(dir) {
         Ok(ds) => ds,
         Err(e) => panic!("the learn benchmark needs MNIST at {}: {e}", dir.display()),
@@ -29,7 +32,13 @@ fn local_epoch(c: &mut Criterion) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
-    let cfg = TrainConfig { lr: 0.01, batch_size: 32, epochs: 1, weight_decay: 0.0, prox_mu: 0.0 };
+    let cfg = TrainConfig {
+        lr: 0.01,
+        batch_size: 32,
+        epochs: 1,
+        weight_decay: 0.0,
+        prox_mu: 0.0,
+    };
     let mut group = c.benchmark_group("learn/local_epoch_mnist");
     group.sample_size(10);
     group.throughput(Throughput::Elements(CLIENT_EXAMPLES as u64));
@@ -47,9 +56,15 @@ fn local_epoch(c: &mut Criterion) {
                 Ok(p) => p,
                 Err(e) => panic!("{e}"),
             };
-            group.bench_with_input(BenchmarkId::new(spec, format!("{threads}-thread")), &threads, |b, _| {
-                b.iter(|| pool.install(|| black_box(local_train(&model, &global, &client, &cfg, 0))));
-            });
+            group.bench_with_input(
+                BenchmarkId::new(spec, format!("{threads}-thread")),
+                &threads,
+                |b, _| {
+                    b.iter(|| {
+                        pool.install(|| black_box(local_train(&model, &global, &client, &cfg, 0)))
+                    });
+                },
+            );
         }
     }
     group.finish();
