@@ -1,6 +1,7 @@
 //! Criterion benchmarks of fedhe-dp's hot paths:
 //! exact discrete Gaussian samples/s at σ ∈ {1, 10^3, 10^6}, and DDGauss
-//! encoder/decoder values/s at d = 2^20.
+//! encoder/decoder values/s at d = 2^20 (encoder on the default rayon pool
+//! and on a one-thread pool).
 //!
 //! Run: `cargo bench -p fedhe-benches --bench dp`.
 
@@ -78,6 +79,13 @@ fn encoder(c: &mut Criterion) {
         g.bench_function(label, |b| {
             b.iter(|| black_box(enc.encode(&seed, &x, &mut rng).ok()))
         });
+        // The same encoding on a one-thread pool (the default pool uses
+        // every core), to compare with single-threaded HE encryption.
+        if let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+            g.bench_function(format!("{label}_1thread"), |b| {
+                b.iter(|| pool.install(|| black_box(enc.encode(&seed, &x, &mut rng).ok())))
+            });
+        }
     }
     let Ok(cfg) = DdgConfig::new(D, 1.0, gamma, DEFAULT_BETA, 20, Some(noise)) else {
         return;

@@ -357,6 +357,14 @@ impl<'a, R: CryptoRng + ?Sized> BitSource<'a, R> {
         if w > 10922 {
             return w < 32768;
         }
+        // ⌊2^16/k!⌋ for k = 3..=7; none of 2^16/k! is an integer, so
+        // `w < F_k` decides U < 1/k! unless `w = F_k`.
+        const F: [u64; 5] = [10922, 2730, 546, 91, 13];
+        if w > 13 && !F.contains(&w) {
+            // U < 1/2 and U ≥ 1/7!, so K = 3 + c with c = #{3 ≤ k ≤ 7 : U < 1/k!}.
+            let c = F.iter().map(|&f| u32::from(w < f)).sum::<u32>();
+            return c & 1 == 0;
+        }
         const N: [u64; 7] = [1 << 16; 7];
         const D: [u64; 7] = [1, 2, 6, 24, 120, 720, 5040];
         self.exp_neg_levels_w::<7>(w, &N, &D, 1, 1)
