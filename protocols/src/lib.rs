@@ -1,0 +1,53 @@
+//! # fedhe-protocols
+//!
+//! The wire layer of fedhe's round protocol, normative in `SPEC.md` (next to
+//! this crate's `Cargo.toml`):
+//!
+//! - the messages of a round ([`RoundOpen`], [`Submission`], [`Receipt`],
+//!   [`DecryptRequest`], [`DecryptShare`], [`RoundResult`], [`Refusal`]
+//!   with a typed [`RefusalReason`]) and the ids they carry ([`ids`]);
+//! - the versioned binary codec: `"FHP"` frames with per-kind size limits
+//!   checked before allocation, postcard bodies, `fedhe-he` wire forms
+//!   embedded verbatim ([`Message::encode`], [`Message::decode`],
+//!   [`FrameReader`]);
+//! - conformance of a decoded message against an [`fedhe_he::HeContext`] and
+//!   what the receiver expects ([`Message::check`], [`Expectations`]);
+//! - BLAKE3 transcripts with domain separation and Ed25519 signatures
+//!   binding each submission, receipt and decryption share to its
+//!   federation, round, sender and digests ([`Transcript`], [`SigningKey`],
+//!   [`VerifyingKey`]).
+//!
+//! What it does not do: IO of any kind (no sockets, files or threads), read
+//! a clock, or decide policy. The round state machines that decide what to
+//! accept, when and from whom (replays, quorum, deadlines, budgets) are a
+//! later layer on top of this one; so are certificates (a participant's
+//! verifying key comes from the caller).
+//!
+//! Decoding never panics on any input: every failure is an [`Error`], and
+//! [`Error::refusal_reason`] says what to answer the peer.
+
+#![forbid(unsafe_code)]
+
+mod check;
+mod codec;
+mod error;
+pub mod ids;
+mod messages;
+mod sign;
+
+pub use check::{Conformed, Expectations};
+pub use codec::{
+    FRAME_HEADER_LEN, Frame, FrameHeader, FrameReader, Limits, MAGIC, PROTOCOL_VERSION,
+    decode_body, split_frame,
+};
+pub use error::{Error, Field, Result};
+pub use ids::{Digest, FederationId, ParticipantId, RequestId, RoundId};
+pub use messages::{
+    Contribution, DecryptRequest, DecryptShare, Kind, Message, Model, NoiseRatio, Receipt, Refusal,
+    RefusalReason, RoundConfig, RoundOpen, RoundResult, Submission, WireBytes,
+};
+pub use sign::{
+    DECRYPT_SHARE_CONTEXT, MODEL_DIGEST_CONTEXT, RECEIPT_CONTEXT, SHARE_DIGEST_CONTEXT,
+    SUBMISSION_CONTEXT, Signature, SigningKey, Transcript, VerifyingKey, model_digest,
+    share_digest,
+};
