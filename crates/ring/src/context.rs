@@ -173,58 +173,6 @@ impl RingContext {
         Poly::from_raw(data)
     }
 
-    /// `a += small + values·scale_j` modulo each `q_j` in one pass (the
-    /// `e_0 + Δ·m` of encryption); `small.len() = N`, `values.len() ≤ N`.
-    pub fn add_small_and_scaled_assign(
-        &self,
-        a: &mut Poly,
-        small: &[i64],
-        values: &[u64],
-        scale: &[u64],
-    ) {
-        self.check(a.data.len());
-        assert!(
-            small.len() == self.degree
-                && values.len() <= self.degree
-                && scale.len() == self.moduli.len()
-        );
-        for ((m, &s), block) in self
-            .moduli
-            .iter()
-            .zip(scale)
-            .zip(a.data.chunks_exact_mut(self.degree))
-        {
-            let s_shoup = m.shoup(s);
-            let (head, tail) = block.split_at_mut(values.len());
-            let (small_head, small_tail) = small.split_at(values.len());
-            for ((dst, &e), &v) in head.iter_mut().zip(small_head).zip(values) {
-                *dst = m.add(m.add(*dst, m.from_small(e)), m.mul_shoup(v, s, s_shoup));
-            }
-            for (dst, &e) in tail.iter_mut().zip(small_tail) {
-                *dst = m.add(*dst, m.from_small(e));
-            }
-        }
-    }
-
-    /// Lifts unsigned values `< 2^63` scaled by a per-prime factor:
-    /// coefficient `i` becomes `values[i]·scale_j mod q_j` (used for `Δ·m`).
-    pub fn poly_from_scaled(&self, values: &[u64], scale: &[u64]) -> Poly {
-        assert!(values.len() <= self.degree && scale.len() == self.moduli.len());
-        let mut p = self.zero();
-        for ((m, &s), block) in self
-            .moduli
-            .iter()
-            .zip(scale)
-            .zip(p.data.chunks_exact_mut(self.degree))
-        {
-            let s_shoup = m.shoup(s);
-            for (dst, &v) in block.iter_mut().zip(values) {
-                *dst = m.mul_shoup(v, s, s_shoup);
-            }
-        }
-        p
-    }
-
     /// `a += coeffs` for small signed coefficients (`coeffs.len() ≤ N`).
     pub fn add_small_assign(&self, a: &mut Poly, coeffs: &[i64]) {
         self.check(a.data.len());
