@@ -186,3 +186,51 @@ fn model_digest_binds_version_and_values() {
     assert_ne!(d, model_digest(1, &[1.0, 0.0, 2.5]));
     assert_ne!(d, model_digest(1, &p[..2]));
 }
+
+/// The transcripts are the byte layouts SPEC.md §5 lists, hashed under
+/// their contexts.
+#[test]
+fn transcripts_match_the_spec_layouts() {
+    let pd = [0x11u8; 32];
+    let cd = [0x22u8; 32];
+    let sd = [0x33u8; 32];
+    let mut t = vec![PROTOCOL_VERSION];
+    t.extend_from_slice(&FED.0);
+    t.extend_from_slice(&ROUND.0.to_le_bytes());
+    let common = t.clone();
+    t.extend_from_slice(&CLIENT.0.to_le_bytes());
+    t.extend_from_slice(&pd);
+    t.extend_from_slice(&cd);
+    assert_eq!(t.len(), 93);
+    assert_eq!(
+        Transcript::submission(FED, ROUND, CLIENT, &pd, &cd).0,
+        blake3::derive_key(SUBMISSION_CONTEXT, &t)
+    );
+    let mut t = common.clone();
+    t.extend_from_slice(&SERVER.0.to_le_bytes());
+    t.extend_from_slice(&CLIENT.0.to_le_bytes());
+    t.extend_from_slice(&cd);
+    assert_eq!(t.len(), 65);
+    assert_eq!(
+        Transcript::receipt(FED, ROUND, SERVER, CLIENT, &cd).0,
+        blake3::derive_key(RECEIPT_CONTEXT, &t)
+    );
+    let mut t = common;
+    t.extend_from_slice(&5u64.to_le_bytes());
+    t.extend_from_slice(&MEMBER_PID.0.to_le_bytes());
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&pd);
+    t.extend_from_slice(&cd);
+    t.extend_from_slice(&sd);
+    assert_eq!(t.len(), 135);
+    assert_eq!(
+        Transcript::decrypt_share(FED, ROUND, RequestId(5), MEMBER_PID, 3, &pd, &cd, &sd).0,
+        blake3::derive_key(DECRYPT_SHARE_CONTEXT, &t)
+    );
+    // The share digest is over the D form's bytes.
+    let f = fixture();
+    assert_eq!(
+        share_digest(f.share.share.as_slice()),
+        blake3::derive_key(SHARE_DIGEST_CONTEXT, f.share.share.as_slice())
+    );
+}
