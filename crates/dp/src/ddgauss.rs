@@ -27,7 +27,8 @@
 //! ChaCha20 generator seeded from the caller's CSPRNG in chunk order, so a
 //! seeded encoding is reproducible and the threads never share a generator.
 //! Cost (d = 2^20, see `benches/benches/dp.rs`) is dominated by the exact
-//! discrete Gaussian: roughly 10 exact Bernoulli trials per coordinate.
+//! discrete Gaussian: about 550 instructions and 4 random words per
+//! coordinate at σ = 6650 (see [`crate::sampler`]).
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, Rng as _, SeedableRng};

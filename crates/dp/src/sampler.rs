@@ -16,6 +16,18 @@
 //! binary expansion of `a/b`, computed lazily by long division, with fresh
 //! random bits; it consumes two random bits on average and has no modulo bias.
 //!
+//! `Bernoulli(exp(−γ))` (CKS Algorithm 1) needs `K`, the first failure of
+//! `Bernoulli(γ/1), Bernoulli(γ/2), …`, with `P[K > k] = γ^k/k!`. Instead of
+//! one lazy comparison per trial, `K` is read off a single uniform `U`
+//! compared with the exact thresholds `γ^k/k!` (same law; the first 16 or 32
+//! bits of `U` decide unless they equal a threshold's leading bits, in which
+//! case the comparison continues exactly; `K` beyond the last threshold
+//! continues with fresh trials). For `γ < 1` with a denominator below 2^100,
+//! `exp(−γ) = exp(−g/2^8)·exp(−δ)` with `g/2^8 ≤ γ` a lower bound from a
+//! fixed-point reciprocal (no division) and `δ = γ − g/2^8 ≥ 0` the exact
+//! rational remainder: two independent exact Bernoullis, the second almost
+//! always decided by 8 random bits. `exp(−1)` uses a 16-bit word.
+//!
 //! **These samplers are not constant time.** The number of loop iterations,
 //! and therefore the running time, depends on the value drawn. They must not
 //! run where an adversary can time individual samples of a secret; in fedhe
