@@ -272,7 +272,9 @@ pub struct FrameReader {
     limits: Limits,
     buf: Vec<u8>,
     start: usize,
-    /// End of the frame whose header was last checked, relative to `start`.
+    /// End, relative to `start`, of the frame at `start` if its header has
+    /// been checked (else 0): how far the buffer may grow ahead of the
+    /// bytes in hand.
     frame_end: usize,
     failed: bool,
 }
@@ -365,6 +367,12 @@ impl FrameReader {
                     self.buf.clear();
                     self.start = 0;
                 }
+                // The next frame's end, if its header is already here (a bad
+                // header is reported by the next call).
+                self.frame_end = self.buf[self.start..]
+                    .first_chunk::<FRAME_HEADER_LEN>()
+                    .and_then(|h| FrameHeader::parse(h, &self.limits).ok())
+                    .map_or(0, |h| FRAME_HEADER_LEN + h.len as usize);
                 Ok(Some(frame))
             }
             Ok(None) => Ok(None),
