@@ -311,6 +311,9 @@ impl DecryptRequest {
         exp: &Expectations,
     ) -> Result<(CiphertextList, DecryptingSet)> {
         frame_ids(exp, self.federation, self.round)?;
+        if let Some(pk) = &exp.public_key_digest {
+            expect_eq(Field::PublicKeyDigest, &self.public_key_digest, pk)?;
+        }
         if !strictly_increasing(self.set.iter()) {
             return Err(Error::mismatch(
                 Field::DecryptingSet,

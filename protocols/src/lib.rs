@@ -17,11 +17,14 @@
 //!   federation, round, sender and digests ([`Transcript`], [`SigningKey`],
 //!   [`VerifyingKey`]).
 //!
-//! What it does not do: IO of any kind (no sockets, files or threads), read
-//! a clock, or decide policy. The round state machines that decide what to
-//! accept, when and from whom (replays, quorum, deadlines, budgets) are a
-//! later layer on top of this one; so are certificates (a participant's
-//! verifying key comes from the caller).
+//! - the round's state machines in quinn-proto's sans-IO shape
+//!   ([`round::ServerRound`], [`round::ClientRound`],
+//!   [`round::CommitteeMember`]): they decide what to accept, when and from
+//!   whom (replays, quorum, deadlines, decrypting sets, budgets).
+//!
+//! What it does not do: IO of any kind (no sockets, files or threads) or
+//! read a clock; certificates are the transport's (a participant's
+//! verifying key and roles come from the caller's [`round::Roster`]).
 //!
 //! Decoding never panics on any input: every failure is an [`Error`], and
 //! [`Error::refusal_reason`] says what to answer the peer.
@@ -33,6 +36,7 @@ mod codec;
 mod error;
 pub mod ids;
 mod messages;
+pub mod round;
 mod sign;
 
 pub use check::{Conformed, Expectations};

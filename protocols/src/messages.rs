@@ -174,6 +174,9 @@ pub struct DecryptRequest {
     pub round: RoundId,
     /// Request number.
     pub request: RequestId,
+    /// Digest of the collective public key the aggregate is encrypted
+    /// under (the round's [`RoundOpen::public_key_digest`]).
+    pub public_key_digest: Digest,
     /// The (re-randomized) aggregate, `fedhe-he` `C` wire form.
     pub aggregate: WireBytes,
     /// Its [`fedhe_he::CiphertextList::digest`].

@@ -65,6 +65,7 @@ fn submissions_to_decrypted_sum_over_the_wire() {
         federation: FED,
         round: ROUND,
         request: RequestId(1),
+        public_key_digest: f.committee.public_key.digest(),
         aggregate: WireBytes(sum.to_bytes()),
         aggregate_digest: sum.digest(),
         set: members.iter().map(|m| m.get()).collect(),

@@ -97,6 +97,7 @@ pub fn fixture() -> Fixture {
         federation: FED,
         round: ROUND,
         request: RequestId(5),
+        public_key_digest: committee.public_key.digest(),
         aggregate: WireBytes(list.to_bytes()),
         aggregate_digest: list.digest(),
         set: vec![1, 3],
