@@ -26,15 +26,24 @@
 //! Steps 5–7 run on rayon's pool in chunks of 2^14 values, each with a
 //! ChaCha20 generator seeded from the caller's CSPRNG in chunk order, so a
 //! seeded encoding is reproducible and the threads never share a generator.
-//! Cost (d = 2^20, see `benches/benches/dp.rs`) is dominated by the exact
-//! discrete Gaussian: about 550 instructions and 4 random words per
-//! coordinate at σ = 6650 (see [`crate::sampler`]).
+//!
+//! The noise of step 6 comes from the exact table sampler
+//! [`crate::cdt::DiscreteGaussianTable`] when `σ²/γ² ≤ 2^30`: one random
+//! word and usually one table load per coordinate. The table is built on the
+//! first noisy [`DdgEncoder::encode`] of a configuration (tens of
+//! milliseconds at σ = 6650) and shared through [`crate::cdt::shared_table`]
+//! by later configurations with the same variance. Larger variances use the
+//! CKS sampler [`crate::sampler::DiscreteGaussian`] (about 100 ns per value
+//! at σ = 6650 against a few ns for the table). Both are exact; see
+//! `benches/benches/dp.rs` for the costs at d = 2^20.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, Rng as _, SeedableRng};
 use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
 
 use crate::accountant::rounded_l2_bound;
+use crate::cdt::{DiscreteGaussianTable, shared_table};
 use crate::error::{Error, Result, invalid};
 use crate::rotation::{apply_signs, fwht_unnormalized, sign_mask};
 use crate::sampler::{BitSource, DiscreteGaussian, Rational};
@@ -59,6 +68,9 @@ pub struct DdgConfig {
     beta: f64,
     bits: u32,
     noise: Option<DiscreteGaussian>,
+    /// The table sampler for `noise`, built on first use (`None` inside
+    /// when σ² is beyond the table bound).
+    table: OnceLock<Option<Arc<DiscreteGaussianTable>>>,
     max_attempts: u32,
 }
 
@@ -100,6 +112,7 @@ impl DdgConfig {
             beta,
             bits,
             noise,
+            table: OnceLock::new(),
             max_attempts: 1000,
         })
     }
@@ -132,6 +145,15 @@ impl DdgConfig {
     pub fn noise_sigma2(&self) -> Option<Rational> {
         self.noise.as_ref().map(DiscreteGaussian::sigma2)
     }
+    /// The exact table sampler used for the noise, if `σ²` is within
+    /// [`DiscreteGaussianTable::MAX_SIGMA2`] (built on the first call, then
+    /// shared).
+    pub fn noise_table(&self) -> Option<Arc<DiscreteGaussianTable>> {
+        self.table
+            .get_or_init(|| self.noise.as_ref().and_then(|dg| shared_table(dg.sigma2())))
+            .clone()
+    }
+
     /// The rounded-norm bound `B(β)` in scaled units.
     pub fn norm_bound(&self) -> f64 {
         rounded_l2_bound(self.clip / self.gamma, self.beta, self.padded)
@@ -290,19 +312,28 @@ impl DdgEncoder {
             }
         };
 
-        // 6–7: exact discrete Gaussian noise, then reduce mod 2^b. Two's
+        // 6–7: exact discrete Gaussian noise (table sampler, or CKS beyond
+        // the table bound), then reduce mod 2^b. Two's
         // complement wrapping then masking is reduction mod 2^b since 2^b | 2^64.
         let m = (1u64 << cfg.bits) - 1;
         if let Some(dg) = &cfg.noise {
+            let table = cfg.noise_table();
             let seeds = chunk_seeds(rng, d);
             out.par_chunks_mut(PAR_CHUNK)
                 .zip(seeds.par_iter())
                 .for_each(|(oc, seed)| {
                     let mut chunk_rng = ChaCha20Rng::from_seed(*seed);
-                    let mut bits = BitSource::new(&mut chunk_rng);
-                    for o in oc.iter_mut() {
-                        let e = dg.sample_bits(&mut bits);
-                        *o = (*o as i64).wrapping_add(e) as u64 & m;
+                    if let Some(t) = &table {
+                        for o in oc.iter_mut() {
+                            let e = t.sample(&mut chunk_rng);
+                            *o = (*o as i64).wrapping_add(e) as u64 & m;
+                        }
+                    } else {
+                        let mut bits = BitSource::new(&mut chunk_rng);
+                        for o in oc.iter_mut() {
+                            let e = dg.sample_bits(&mut bits);
+                            *o = (*o as i64).wrapping_add(e) as u64 & m;
+                        }
                     }
                 });
         } else {

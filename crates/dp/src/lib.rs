@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accountant;
+pub mod cdt;
 pub mod ddgauss;
 mod error;
 pub mod ledger;
