@@ -1,11 +1,13 @@
 //! Criterion benchmarks of fedhe-dp's hot paths:
-//! exact discrete Gaussian samples/s at σ ∈ {1, 10^3, 10^6}, and DDGauss
-//! encoder/decoder values/s at d = 2^20 (encoder on the default rayon pool
-//! and on a one-thread pool).
+//! exact discrete Gaussian samples/s with CKS at σ ∈ {1, 10^3, 10^6} and with
+//! the table sampler at σ ∈ {1, 10^3, 6650} (plus the table's construction),
+//! and DDGauss encoder/decoder values/s at d = 2^20 (encoder on the default
+//! rayon pool and on a one-thread pool; its noise comes from the table).
 //!
 //! Run: `cargo bench -p fedhe-benches --bench dp`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fedhe_dp::cdt::DiscreteGaussianTable;
 use fedhe_dp::ddgauss::{DdgConfig, DdgEncoder};
 use fedhe_dp::planner::DEFAULT_BETA;
 use fedhe_dp::rotation::fwht_unnormalized;
@@ -36,6 +38,40 @@ fn samplers(c: &mut Criterion) {
                 dg.fill(&mut rng, &mut out);
                 black_box(&out);
             })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("dgauss_table");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for (label, sigma2) in [
+        ("1", (1u128, 1u128)),
+        ("1e3", (1_000_000, 1)),
+        ("6650", (6650 * 6650, 1)),
+    ] {
+        let Ok(r) = Rational::new(sigma2.0, sigma2.1) else {
+            return;
+        };
+        let Ok(t) = DiscreteGaussianTable::new(r) else {
+            return;
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut out = vec![0i64; BATCH];
+        g.bench_with_input(BenchmarkId::new("sigma", label), &t, |b, t| {
+            b.iter(|| {
+                t.fill(&mut rng, &mut out);
+                black_box(&out);
+            })
+        });
+    }
+    g.finish();
+
+    // Construction of the σ = 6650 table (what the encoder does once per σ²).
+    let mut g = c.benchmark_group("dgauss_table_build");
+    g.sample_size(10);
+    if let Ok(r) = Rational::new(6650 * 6650, 1) {
+        g.bench_function("sigma/6650", |b| {
+            b.iter(|| black_box(DiscreteGaussianTable::new(r).ok()))
         });
     }
     g.finish();
@@ -99,10 +135,16 @@ fn encoder(c: &mut Criterion) {
     });
     let mut v = x.clone();
     g.bench_function("fwht", |b| b.iter(|| black_box(fwht_unnormalized(&mut v))));
-    let dg = DiscreteGaussian::new(noise);
-    if let Ok(dg) = dg {
+    // The noise alone, as the encoder draws it (table sampler), and with CKS.
+    if let Ok(t) = DiscreteGaussianTable::new(noise) {
         let mut out = vec![0i64; D];
         g.bench_function("noise_only_sigma6650", |b| {
+            b.iter(|| t.fill(&mut rng, &mut out))
+        });
+    }
+    if let Ok(dg) = DiscreteGaussian::new(noise) {
+        let mut out = vec![0i64; D];
+        g.bench_function("noise_only_cks_sigma6650", |b| {
             b.iter(|| dg.fill(&mut rng, &mut out))
         });
     }
