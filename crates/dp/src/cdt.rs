@@ -93,6 +93,11 @@ const GUIDE_BITS_MAX: u32 = 16;
 const CLEAN: u32 = 1 << 31;
 /// Slow-path levels whose `r`, `S` bounds are cached.
 const CACHED_LEVELS: usize = 32;
+/// `C(j)` is kept with `TABLE_FRAC_BITS − RECORD_SHIFT` fractional bits
+/// between the walk and the key computation.
+const RECORD_SHIFT: u32 = 28;
+/// Steps between the walk's stopping tests.
+const TAIL_CHECK: u64 = 32;
 /// The tail bound is accepted once `2·T ≤ 2^16` units in the last place.
 const TAIL_ULPS_LOG2: u32 = 16;
 
@@ -249,12 +254,15 @@ impl Walk {
 
     fn step(&mut self) {
         let p = self.p;
-        self.e.0 = self.e.0.mul(&self.t.0).shr_floor(p);
-        self.e.1 = self.e.1.mul(&self.t.1).shr_ceil(p);
-        self.t.0 = self.t.0.mul(&self.r2.0).shr_floor(p);
-        self.t.1 = self.t.1.mul(&self.r2.1).shr_ceil(p).min(self.one.clone());
-        self.c.0 = self.c.0.add(&self.e.0.shl(1));
-        self.c.1 = self.c.1.add(&self.e.1.shl(1));
+        self.e.0 = self.e.0.mul_shr(&self.t.0, p, false);
+        self.e.1 = self.e.1.mul_shr(&self.t.1, p, true);
+        self.t.0 = self.t.0.mul_shr(&self.r2.0, p, false);
+        self.t.1 = self.t.1.mul_shr(&self.r2.1, p, true);
+        if self.t.1 > self.one {
+            self.t.1 = self.one.clone();
+        }
+        self.c.0.add_twice(&self.e.0);
+        self.c.1.add_twice(&self.e.1);
         self.m += 1;
     }
 
@@ -280,34 +288,54 @@ struct Level {
     s_lo: Big,
     /// `None` when the tail could not be bounded at this precision.
     s_hi: Option<Big>,
-    /// The walk stopped here.
-    cut: u64,
 }
 
 impl Level {
     fn new(a: &Big, b: &Big, p: u32) -> Self {
+        Self::new_recording(a, b, p, None)
+    }
+
+    /// [`Self::new`], also pushing the bounds of every `C(j)` walked,
+    /// rounded outwards to `p − RECORD_SHIFT` fractional bits, onto `record`
+    /// when given (`None` if they do not fit in `u128`).
+    fn new_recording(
+        a: &Big,
+        b: &Big,
+        p: u32,
+        mut record: Option<&mut Vec<Option<(u128, u128)>>>,
+    ) -> Self {
         let (r_lo, r_hi) = exp_neg_bounds(a, b, p);
         let mut w = Walk::new(p, &r_lo, &r_hi);
         let small = Big::pow2(TAIL_ULPS_LOG2);
+        let mut prev: Option<Big> = None;
         let s_hi = loop {
-            if let Some(t) = w.tail_hi() {
-                let t2 = t.shl(1);
-                if t2 <= small {
-                    break Some(w.c.1.add(&t2));
+            if let Some(rec) = record.as_deref_mut() {
+                let lo = w.c.0.shr_floor(RECORD_SHIFT);
+                let hi = w.c.1.shr_ceil(RECORD_SHIFT);
+                rec.push(lo.to_u128().zip(hi.to_u128()));
+            }
+            // The stopping tests every TAIL_CHECK steps (walking further
+            // only tightens the bounds).
+            if w.m.is_multiple_of(TAIL_CHECK) {
+                if let Some(t) = w.tail_hi() {
+                    let t2 = t.shl(1);
+                    if t2 <= small {
+                        break Some(w.c.1.add(&t2));
+                    }
                 }
+                if prev.as_ref().is_some_and(|p| w.e.1 >= *p) {
+                    // No progress (e_m's upper bound is stuck at this
+                    // precision): take what bound there is.
+                    break w.tail_hi().map(|t| w.c.1.add(&t.shl(1)));
+                }
+                prev = Some(w.e.1.clone());
             }
-            let prev = w.e.1.clone();
             w.step();
-            if w.e.1 >= prev {
-                // No progress (r^{2m+1} rounds to 1): take what bound there is.
-                break w.tail_hi().map(|t| w.c.1.add(&t.shl(1)));
-            }
         };
         Self {
             p,
             s_lo: w.c.0.clone(),
             s_hi,
-            cut: w.m,
             r_lo,
             r_hi,
         }
@@ -375,31 +403,38 @@ impl DiscreteGaussianTable {
         // r = exp(−q/(2p)).
         let a = Big::from_u128(sigma2.den());
         let b = Big::from_u128(sigma2.num()).shl(1);
-        let lvl = Level::new(&a, &b, TABLE_FRAC_BITS);
+        // C(j) bounds with TABLE_FRAC_BITS − RECORD_SHIFT = 100 fractional
+        // bits: C(j) ≤ S < 2^17 for σ² ≤ 2^30, so they fit in u128.
+        let mut cs = Vec::new();
+        let lvl = Level::new_recording(&a, &b, TABLE_FRAC_BITS, Some(&mut cs));
         let s_hi = lvl
             .s_hi
             .clone()
             .ok_or(Error::Overflow("discrete Gaussian table: tail bound"))?;
-        // inv_lo ≤ 2^X/S ≤ inv_hi (S with TABLE_FRAC_BITS fractional bits).
+        // inv_lo ≤ 2^X/S ≤ inv_hi (S with TABLE_FRAC_BITS fractional bits),
+        // so 2^63·C(j)/S ≥ C_lo(j)·2^RECORD_SHIFT·inv_lo/2^(X+63) and
+        // similarly from above.
         let x = s_hi.bits() + 100;
         let inv_lo = Big::pow2(x).div_floor(&s_hi);
         let inv_hi = Big::pow2(x).div_ceil(&lvl.s_lo);
-        let mut w = Walk::new(TABLE_FRAC_BITS, &lvl.r_lo, &lvl.r_hi);
+        let shift = x - 63 - RECORD_SHIFT;
         let mut keys = Vec::new();
         let mut slack = 0u64;
         let top = (1u64 << 63) - TABLE_TOP_GAP;
-        loop {
-            let lo = w.c.0.mul(&inv_lo).shr_floor(x - 63).to_u64();
-            let hi = w.c.1.mul(&inv_hi).shr_ceil(x - 63).to_u64();
+        for c in cs {
+            let Some((c_lo, c_hi)) = c else {
+                return Err(Error::Overflow("discrete Gaussian table: C(j)"));
+            };
+            let lo = Big::from_u128(c_lo).mul_shr(&inv_lo, shift, false).to_u64();
+            let hi = Big::from_u128(c_hi).mul_shr(&inv_hi, shift, true).to_u64();
             let (Some(lo), Some(hi)) = (lo, hi) else {
                 return Err(Error::Overflow("discrete Gaussian table: key"));
             };
             slack = slack.max(hi.saturating_sub(lo));
             keys.push(lo);
-            if lo >= top || keys.len() >= t.max_len || w.m >= lvl.cut {
+            if lo >= top || keys.len() >= t.max_len {
                 break;
             }
-            w.step();
         }
         if slack > 1 << 20 {
             return Err(Error::Overflow("discrete Gaussian table: key precision"));

@@ -72,6 +72,13 @@ impl Big {
         self.0.first().copied().unwrap_or(0)
     }
 
+    /// The value if it fits in 128 bits.
+    pub(crate) fn to_u128(&self) -> Option<u128> {
+        (self.0.len() <= 2).then(|| {
+            u128::from(self.low_u64()) | (u128::from(self.0.get(1).copied().unwrap_or(0)) << 64)
+        })
+    }
+
     /// The value if it fits in 64 bits.
     pub(crate) fn to_u64(&self) -> Option<u64> {
         (self.0.len() <= 1).then(|| self.low_u64())
@@ -94,7 +101,82 @@ impl Big {
     }
 
     pub(crate) fn add_u64(&self, v: u64) -> Self {
-        self.add(&Self::from_u128(u128::from(v)))
+        let mut out = self.clone();
+        out.inc_by(v);
+        out
+    }
+
+    /// `self += v` in place.
+    fn inc_by(&mut self, v: u64) {
+        let mut carry = v;
+        for l in self.0.iter_mut() {
+            if carry == 0 {
+                return;
+            }
+            let (s, c) = l.overflowing_add(carry);
+            *l = s;
+            carry = u64::from(c);
+        }
+        if carry != 0 {
+            self.0.push(carry);
+        }
+    }
+
+    /// `self += 2·o` in place.
+    pub(crate) fn add_twice(&mut self, o: &Self) {
+        let n = self.0.len().max(o.0.len() + 1);
+        self.0.resize(n + 1, 0);
+        let mut carry = 0u64;
+        let mut prev = 0u64;
+        for i in 0..n {
+            let cur = o.0.get(i).copied().unwrap_or(0);
+            let b = (cur << 1) | (prev >> 63);
+            prev = cur;
+            let (s1, c1) = self.0[i].overflowing_add(b);
+            let (s2, c2) = s1.overflowing_add(carry);
+            self.0[i] = s2;
+            carry = u64::from(c1) + u64::from(c2);
+        }
+        self.0[n] = carry;
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+    }
+
+    /// `⌊self·o / 2^n⌋` (`ceil = false`) or `⌈self·o / 2^n⌉` (`ceil = true`),
+    /// with one allocation.
+    pub(crate) fn mul_shr(&self, o: &Self, n: u32, ceil: bool) -> Self {
+        let mut v = self.mul(o).0;
+        let (w, b) = (n as usize / 64, n % 64);
+        if w >= v.len() {
+            let lost = !v.is_empty();
+            v.clear();
+            let mut r = Self(v);
+            if ceil && lost {
+                r.inc_by(1);
+            }
+            return r;
+        }
+        let mut lost = v[..w].iter().any(|&l| l != 0);
+        if b != 0 {
+            lost |= v[w] & ((1u64 << b) - 1) != 0;
+        }
+        let len = v.len();
+        for i in w..len {
+            let lo = v[i] >> b;
+            let hi = if b != 0 && i + 1 < len {
+                v[i + 1] << (64 - b)
+            } else {
+                0
+            };
+            v[i - w] = lo | hi;
+        }
+        v.truncate(len - w);
+        let mut r = Self(v).trim();
+        if ceil && lost {
+            r.inc_by(1);
+        }
+        r
     }
 
     /// `self − o`; `None` if negative.
@@ -279,6 +361,22 @@ mod tests {
                 }
             }
         }
+        for &x in &vals {
+            for &y in &vals {
+                let mut t = b(x);
+                t.add_twice(&b(y >> 2));
+                assert_eq!(t, b(x).add(&b(y >> 2)).add(&b(y >> 2)), "{x} + 2·{y}/4");
+                if x < (1 << 64) && y < (1 << 64) {
+                    for n in [0u32, 3, 64, 70, 127, 128, 200] {
+                        let p = b(x * y);
+                        assert_eq!(b(x).mul_shr(&b(y), n, false), p.shr_floor(n));
+                        assert_eq!(b(x).mul_shr(&b(y), n, true), p.shr_ceil(n));
+                    }
+                }
+            }
+            assert_eq!(b(x).add_u64(u64::MAX), b(x + u128::from(u64::MAX)));
+            assert_eq!(b(x).to_u128(), Some(x));
+        }
         // (2^128 − 1)² = 2^256 − 2^129 + 1.
         let m = b(u128::MAX).mul(&b(u128::MAX));
         assert_eq!(m.bits(), 256);
@@ -290,6 +388,7 @@ mod tests {
         assert_eq!(m.div_floor(&b(u128::MAX)), b(u128::MAX));
         assert_eq!(Big::pow2(200).shr_floor(137), Big::pow2(63));
         assert_eq!(Big::pow2(70).to_u64(), None);
+        assert_eq!(Big::pow2(128).to_u128(), None);
         assert_eq!(Big::pow2(63).to_u64(), Some(1 << 63));
     }
 }
