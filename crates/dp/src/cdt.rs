@@ -590,7 +590,7 @@ static SHARED: Mutex<Vec<(Rational, Arc<DiscreteGaussianTable>)>> = Mutex::new(V
 const SHARED_MAX: usize = 4;
 
 /// The table for `σ²`, built once per process and shared (the last
-/// [`SHARED_MAX`] variances are kept); `None` outside
+/// four variances are kept); `None` outside
 /// [`DiscreteGaussianTable::supports`].
 pub fn shared_table(sigma2: Rational) -> Option<Arc<DiscreteGaussianTable>> {
     if !DiscreteGaussianTable::supports(sigma2) {

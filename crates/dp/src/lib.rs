@@ -3,7 +3,8 @@
 //! What this crate does:
 //! * exact integer samplers for the discrete Gaussian and Skellam noise
 //!   ([`sampler`]), driven by a CSPRNG, with no floating point in any
-//!   acceptance decision;
+//!   acceptance decision, and an exact table (inverse-CDF) sampler for a
+//!   fixed discrete Gaussian variance with rigorous interval bounds ([`cdt`]);
 //! * the distributed discrete Gaussian (DDGauss) client encoder and server
 //!   decoder of Kairouz, Liu, Steinke (ICML 2021) ([`ddgauss`]), including the
 //!   randomized Walsh–Hadamard rotation ([`rotation`]);

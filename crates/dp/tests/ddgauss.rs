@@ -379,3 +379,53 @@ fn encoding_is_deterministic_given_the_generator() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+/// The encoder's noise comes from the table sampler when σ² ≤ 2^30 and from
+/// CKS beyond; either way a zero input encodes to `N_Z(0, σ²)` residues.
+#[test]
+fn encoder_noise_law_table_and_cks() {
+    let d = 1usize << 15;
+    for (sigma2, table) in [(2500u128, true), ((1 << 30) + 1, false)] {
+        let cfg = DdgConfig::new(
+            d,
+            1.0,
+            1e-4,
+            DEFAULT_BETA,
+            62,
+            Some(Rational::new(sigma2, 1).expect("valid")),
+        )
+        .expect("valid");
+        assert_eq!(cfg.noise_table().is_some(), table, "σ² = {sigma2}");
+        let enc = DdgEncoder::new(cfg);
+        let (z, _) = enc
+            .encode(&[3; 32], &vec![0.0; d], &mut ChaCha20Rng::seed_from_u64(31))
+            .expect("valid");
+        let half = 1u64 << 61;
+        let v: Vec<f64> = z
+            .iter()
+            .map(|&r| {
+                (if r >= half {
+                    r as i64 - (1i64 << 62)
+                } else {
+                    r as i64
+                }) as f64
+            })
+            .collect();
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let s2 = sigma2 as f64;
+        println!(
+            "encoder σ² = {sigma2}: mean {mean:.2}, var/σ² {:.4}",
+            var / s2
+        );
+        assert!(
+            mean.abs() < 5.0 * (s2 / n).sqrt(),
+            "σ² = {sigma2}: mean {mean}"
+        );
+        assert!(
+            (var / s2 - 1.0).abs() < 5.0 * (2.0 / n).sqrt(),
+            "σ² = {sigma2}: var {var}"
+        );
+    }
+}
