@@ -9,6 +9,7 @@ mod bench;
 mod dp_cmd;
 mod params;
 mod privacy;
+mod simulate;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Dp(dp_cmd::DpArgs),
     /// Plaintext federated training (the FedAvg/FedProx baseline).
     Train(train::TrainArgs),
+    /// A whole private federated run (DDGauss + threshold HE) on one machine.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Privacy(a) => privacy::run(a),
         Command::Dp(a) => dp_cmd::run(a),
         Command::Train(a) => train::run(a),
+        Command::Simulate(a) => simulate::run_cmd(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -77,7 +77,7 @@ pub struct TrainArgs {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Source {
+pub(crate) enum Source {
     Digits,
     Mnist(PathBuf),
     Fashion(PathBuf),
@@ -99,10 +99,19 @@ struct RunConfig {
 const MNIST_DEFAULT_DIR: &str = "/usr/share/datasets/mnist";
 
 fn parse_source(a: &TrainArgs) -> anyhow::Result<Source> {
-    let d = a.dataset.as_str();
+    source_from(&a.dataset, a.data_dir.as_ref(), &a.label_col)
+}
+
+/// Parses `--dataset` (with `--data-dir` and `--label-col`).
+pub(crate) fn source_from(
+    dataset: &str,
+    data_dir: Option<&PathBuf>,
+    label_col: &str,
+) -> anyhow::Result<Source> {
+    let d = dataset;
     Ok(match d.split_once(':') {
         None if d == "digits" => Source::Digits,
-        None if d == "mnist" => match &a.data_dir {
+        None if d == "mnist" => match data_dir {
             Some(p) => Source::Mnist(p.clone()),
             None if Path::new(MNIST_DEFAULT_DIR).is_dir() => {
                 Source::Mnist(PathBuf::from(MNIST_DEFAULT_DIR))
@@ -112,8 +121,8 @@ fn parse_source(a: &TrainArgs) -> anyhow::Result<Source> {
             ),
         },
         None if d == "fashion" => Source::Fashion(
-            a.data_dir
-                .clone()
+            data_dir
+                .cloned()
                 .unwrap_or_else(|| PathBuf::from(fedhe_learn::FASHION_MNIST_DEFAULT_DIR)),
         ),
         Some(("synthetic", ab)) => {
@@ -131,7 +140,7 @@ fn parse_source(a: &TrainArgs) -> anyhow::Result<Source> {
         }
         Some(("csv", p)) if !p.is_empty() => Source::Csv {
             path: PathBuf::from(p),
-            label_col: a.label_col.clone(),
+            label_col: label_col.to_owned(),
         },
         _ => bail!(
             "--dataset: expected digits, mnist, fashion, synthetic:A,B or csv:PATH, got '{d}'"
@@ -221,9 +230,27 @@ impl TryFrom<&TrainArgs> for RunConfig {
 }
 
 fn load(cfg: &RunConfig) -> anyhow::Result<FederatedData> {
-    let ds: Dataset = match &cfg.source {
+    load_federated(
+        &cfg.source,
+        cfg.standardize,
+        cfg.partition,
+        cfg.clients,
+        cfg.fedavg.seed,
+    )
+}
+
+/// Loads `source`, standardizes it if asked, and partitions it over
+/// `clients` clients.
+pub(crate) fn load_federated(
+    source: &Source,
+    standardize: bool,
+    partition: Option<Partition>,
+    clients: usize,
+    seed: u64,
+) -> anyhow::Result<FederatedData> {
+    let ds: Dataset = match source {
         Source::Synthetic { alpha, beta } => {
-            return Ok(fedhe_learn::synthetic(SyntheticKind::AlphaBeta { alpha: *alpha, beta: *beta }, cfg.clients, cfg.fedavg.seed)?);
+            return Ok(fedhe_learn::synthetic(SyntheticKind::AlphaBeta { alpha: *alpha, beta: *beta }, clients, seed)?);
         }
         Source::Digits => fedhe_learn::digits()?,
         Source::Mnist(dir) => fedhe_learn::load_mnist_dir(dir).context("--dataset mnist (set --data-dir)")?,
@@ -232,18 +259,12 @@ fn load(cfg: &RunConfig) -> anyhow::Result<FederatedData> {
         Source::Csv { path, label_col } => fedhe_learn::load_csv(path, label_col).context("--dataset csv")?,
     };
     let mut ds = ds;
-    if cfg.standardize {
+    if standardize {
         ds.standardize()?;
     }
-    let p = cfg.partition.unwrap_or(Partition::Iid);
-    let parts = fedhe_learn::partition(
-        p,
-        ds.train.y(),
-        ds.n_classes(),
-        cfg.clients,
-        cfg.fedavg.seed,
-    )
-    .context("--partition")?;
+    let p = partition.unwrap_or(Partition::Iid);
+    let parts = fedhe_learn::partition(p, ds.train.y(), ds.n_classes(), clients, seed)
+        .context("--partition")?;
     Ok(FederatedData::from_partition(&ds, &parts)?)
 }
 

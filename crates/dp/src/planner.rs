@@ -319,7 +319,9 @@ pub fn plan_ddgauss(input: &PlanInput) -> Result<Plan> {
     }
     let gamma_for = |sigma: f64| {
         let g = k * ((n * input.clip).powi(2) / d as f64 + n * sigma * sigma).sqrt() / room.sqrt();
-        g.max(sigma / MAX_SIGMA_OVER_GAMMA)
+        // A hair above σ/10^6, so that squaring and rounding σ²/γ² up to
+        // the sampler's denominator cannot land above 10^12.
+        g.max(sigma / MAX_SIGMA_OVER_GAMMA * (1.0 + 1e-9))
     };
     // Fixed point γ = gamma_for(σ(γ)), from below: both maps are increasing.
     let mut gamma = gamma_for(0.0);
