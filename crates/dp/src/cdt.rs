@@ -27,10 +27,12 @@
 //! floating-point number and no error analysis is relied on: only the
 //! inclusion property of directed rounding.
 //!
-//! **Fast path.** At construction, with `P = 128`, every boundary
-//! `F(j)`, `j < N`, gets a 63-bit key `key_j ≤ 2^63·F(j)` (a rigorous lower
-//! bound), and `δ = max_j (⌈2^63·F_hi(j)⌉ − key_j)` is recorded (δ is 1 or 2
-//! in practice); `N` stops where `1 − F(j) < 2^−60`. A draw takes one 64-bit
+//! **Fast path.** At construction, with `P = 128` (the `C(j)` bounds are
+//! then rounded outwards to 100 fractional bits and divided by `S` through
+//! rounded-down and rounded-up reciprocals), every boundary `F(j)`, `j < N`,
+//! gets a 63-bit key `key_j ≤ 2^63·F(j)` (a rigorous lower bound), and
+//! `δ = max_j (⌈2^63·F_hi(j)⌉ − key_j)` is recorded (δ = 1 in practice);
+//! `N` stops where `1 − F(j) < 2^−60`. A draw takes one 64-bit
 //! word: bit 0 is the sign, the upper 63 bits `x` are the first 63 bits of
 //! `U`, so `U ∈ [x, x+1)/2^63`. Then `F(j) ≤ U` is certain when
 //! `key_j + δ ≤ x` and `F(j) > U` is certain when `key_j > x`; the keys are
@@ -38,8 +40,9 @@
 //! exactly when `m < N` and `key_{m−1} + δ ≤ x`. A guide table (Chen–Asau
 //! indexed search) over the top 16 bits of `x` stores, per bucket, the first
 //! candidate index and a flag saying that no key (with its `δ`) falls in the
-//! bucket, in which case the guide entry *is* the answer: about 88 % of the
-//! draws at σ = 6650 cost one random word and one table load.
+//! bucket, in which case the guide entry *is* the answer: 75 % of the
+//! draws at σ = 6650 cost one random word and one table load, the others a
+//! short scan of the keys (usually one cache line).
 //!
 //! **Slow path** (probability below `(N·(δ+1) + 8)·2^−63`, about `2^−46` at
 //! σ = 6650). When some boundary's interval meets `U`'s known prefix, or
@@ -61,10 +64,11 @@
 //! depend on the value drawn, like [`crate::sampler`]'s samplers. Samples
 //! are secrets and are never logged; the table itself is public.
 //!
-//! **Cost.** At σ = 6650 (the encoder bench): `N ≈ 62 700` keys (490 KiB)
-//! plus a 2^16-entry guide (256 KiB), built in tens of milliseconds (see
-//! `benches/benches/dp.rs`, `dgauss_table_build`), and a few nanoseconds
-//! per sample instead of about 100 for CKS.
+//! **Cost.** At σ = 6650 (the encoder bench): `N = 58 860` keys (460 KiB)
+//! plus a 2^16-entry guide (256 KiB), 716 KiB in all, built in about 45 ms (see
+//! `benches/benches/dp.rs`, `dgauss_table_build`), and about 10 ns per
+//! sample at σ ≤ 10^3 and 20 ns at σ = 6650 (where the tables outgrow the
+//! L2 cache) against about 100 ns for CKS.
 //!
 //! **Relation to CKS.** [`crate::sampler::DiscreteGaussian`] (Canonne,
 //! Kamath, Steinke, Algorithm 3) remains the reference sampler: it needs no
