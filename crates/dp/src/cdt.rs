@@ -738,6 +738,34 @@ mod tests {
         Ok(())
     }
 
+    /// The production slow path (192 bits, then +64 bits of precision and
+    /// of U per level) on prefixes that the fast path cannot decide: `U`'s
+    /// first 63 bits equal to a key (boundary j undecided, so |X| is j or
+    /// j + 1), and `U` beyond the table's last key.
+    #[test]
+    fn production_slow_path_decides_undecided_prefixes() -> Result<()> {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let t = DiscreteGaussianTable::new(Rational::new(1_000_000, 1)?)?;
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let n = t.len() as u64;
+        for j in [0usize, 1, 100, 2000] {
+            let x = t.keys[j];
+            let g = t.guide[(x >> t.guide_shift) as usize];
+            assert_eq!(g & CLEAN, 0, "bucket of key {j} must not be clean");
+            let mut seen = [false; 2];
+            for _ in 0..4 {
+                let m = t.magnitude(x, &mut rng);
+                assert!(m == j as u64 || m == j as u64 + 1, "key {j}: {m}");
+                seen[(m - j as u64) as usize] = true;
+            }
+            println!("key {j}: outcomes {seen:?}");
+        }
+        let m = t.magnitude((1 << 63) - 1, &mut rng);
+        assert!(m + 1 >= n, "beyond the table: {m} (table {n})");
+        Ok(())
+    }
+
     #[test]
     fn tuning_out_of_range_is_refused() -> Result<()> {
         let s = Rational::new(1, 1)?;
