@@ -35,10 +35,10 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "label")]
     label_col: String,
     /// Clients in the population.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     clients: usize,
     /// Expected clients per round (Poisson sampling at rate M/K).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 200)]
     clients_per_round: usize,
     /// Fewest contributors a round decrypts for (and the DP plan assumes);
     /// default 3/4 of the expected clients per round.
@@ -54,7 +54,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "softmax")]
     model: String,
     /// Local SGD learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.5)]
     lr: f32,
     /// Local minibatch size.
     #[arg(long, default_value_t = 10)]
@@ -73,7 +73,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     bits: Option<u32>,
     /// Target ε over the whole run.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 8.0)]
     epsilon: f64,
     /// Target δ.
     #[arg(long, default_value_t = 1e-5)]
