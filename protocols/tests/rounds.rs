@@ -145,7 +145,28 @@ impl World {
         )
     }
 
-    fn member(&self, m: u16, min_contributors: usize, answered: Vec<Digest>) -> CommitteeMember {
+    fn member(
+        &self,
+        m: u16,
+        min_contributors: usize,
+        answered: Vec<(RoundId, Digest)>,
+    ) -> CommitteeMember {
+        self.member_with(
+            m,
+            MemberPolicy {
+                min_contributors,
+                max_rounds: Some(3),
+            },
+            answered,
+        )
+    }
+
+    fn member_with(
+        &self,
+        m: u16,
+        policy: MemberPolicy,
+        answered: Vec<(RoundId, Digest)>,
+    ) -> CommitteeMember {
         let (id, key) = &self.member_keys[&m];
         CommitteeMember::new(
             self.ctx.clone(),
@@ -157,7 +178,7 @@ impl World {
             self.pk.digest(),
             self.identity(*id, key),
             self.roster.clone(),
-            MemberPolicy { min_contributors },
+            policy,
             answered,
             DecryptionBudget::new(&self.ctx),
             rng(5000 + u64::from(m)),
@@ -740,7 +761,7 @@ fn member_refuses_thin_aggregates_repeats_and_strangers() {
         [RefusalReason::CiphertextAlreadyAnswered]
     );
     // A restarted member with its persisted record refuses it too.
-    let mut restarted = w.member(2, 3, vec![aggregate_digest]);
+    let mut restarted = w.member(2, 3, vec![(RoundId(1), aggregate_digest)]);
     restarted.handle_frame(t0, SERVER, &frame);
     assert_eq!(
         member_refusals(&mut restarted),
@@ -828,4 +849,36 @@ fn client_checks_the_round_open_and_the_receipt() {
     ));
     // submit_update before the round opened is a host error, not a panic.
     assert!(done.submit_update(t0, &[0.0; DIM]).is_err());
+}
+
+/// A member refuses to help decrypt more rounds than the privacy plan's
+/// `T`, even across a restart (its records carry the rounds).
+#[test]
+fn member_refuses_rounds_beyond_the_privacy_plan() {
+    let w = world(6, 2, 3);
+    let t0 = Instant::now();
+    let req = request_for(&w, 3, 2);
+    let frame = bytes(&req.into());
+    let policy = MemberPolicy {
+        min_contributors: 3,
+        max_rounds: Some(1),
+    };
+    // One round (round 0) already answered: round 1 would be the second.
+    let mut m = w.member_with(2, policy, vec![(RoundId(0), [9; 32])]);
+    m.handle_frame(t0, SERVER, &frame);
+    assert_eq!(member_refusals(&mut m), [RefusalReason::BudgetExceeded]);
+    // With room for two rounds it answers.
+    let mut m = w.member_with(
+        2,
+        MemberPolicy {
+            max_rounds: Some(2),
+            ..policy
+        },
+        vec![(RoundId(0), [9; 32])],
+    );
+    m.handle_frame(t0, SERVER, &frame);
+    assert!(matches!(
+        m.poll_event(),
+        Some(MemberEvent::PersistAnswered { .. })
+    ));
 }

@@ -363,6 +363,7 @@ fn setup(cfg: &SimConfig, population: usize, crypto: &mut ChaCha20Rng) -> Result
             roster.clone(),
             MemberPolicy {
                 min_contributors: cfg.min_clients,
+                max_rounds: Some(cfg.rounds as u64),
             },
             std::iter::empty(),
             DecryptionBudget::new(ctx),

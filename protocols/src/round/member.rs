@@ -1,6 +1,6 @@
 //! A committee member's side of the decryption (SPEC.md §8.4).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +18,11 @@ use crate::messages::{DecryptRequest, DecryptShare, Message, RefusalReason};
 pub struct MemberPolicy {
     /// Fewest distinct, signed contributions an aggregate must list.
     pub min_contributors: usize,
+    /// Most distinct rounds this member helps decrypt (the privacy plan's
+    /// `T`: each decrypted round spends privacy budget, and a member refuses
+    /// to help spend more than the plan allows, whatever the server says).
+    /// `None`: no limit beyond the key's decryption budget.
+    pub max_rounds: Option<u64>,
 }
 
 /// What a member's host must know or act on.
@@ -64,6 +69,7 @@ pub struct CommitteeMember {
     roster: Arc<Roster>,
     policy: MemberPolicy,
     answered: HashSet<Digest>,
+    rounds: BTreeSet<RoundId>,
     pending: BTreeMap<Digest, DecryptShare>,
     budget: DecryptionBudget,
     latest: Option<RoundId>,
@@ -84,8 +90,8 @@ impl std::fmt::Debug for CommitteeMember {
 
 impl CommitteeMember {
     /// A member holding `share` of the key whose public digest is
-    /// `pk_digest`. `answered` are the aggregate digests it answered before
-    /// (from its durable store); `budget` the key's decryption budget with
+    /// `pk_digest`. `answered` are the `(round, aggregate digest)` records
+    /// of what it answered before (from its durable store); `budget` the key's decryption budget with
     /// what was already used. `rng` draws the flooding noise: production
     /// hosts seed it from the operating system.
     #[expect(clippy::too_many_arguments, reason = "the member's whole context")]
@@ -96,10 +102,18 @@ impl CommitteeMember {
         me: Identity,
         roster: Arc<Roster>,
         policy: MemberPolicy,
-        answered: impl IntoIterator<Item = Digest>,
+        answered: impl IntoIterator<Item = (RoundId, Digest)>,
         budget: DecryptionBudget,
         rng: ChaCha20Rng,
     ) -> Self {
+        let mut latest = None;
+        let mut digests = HashSet::new();
+        let mut rounds = BTreeSet::new();
+        for (r, d) in answered {
+            digests.insert(d);
+            rounds.insert(r);
+            latest = latest.max(Some(r));
+        }
         Self {
             ctx,
             share,
@@ -107,10 +121,11 @@ impl CommitteeMember {
             me,
             roster,
             policy,
-            answered: answered.into_iter().collect(),
+            answered: digests,
+            rounds,
             pending: BTreeMap::new(),
             budget,
-            latest: None,
+            latest,
             rng,
             limits: Limits::DEFAULT,
             transmits: VecDeque::new(),
@@ -207,7 +222,9 @@ impl CommitteeMember {
     /// 6. the aggregate was never answered before;
     /// 7. at least the policy's minimum of distinct contributions, each
     ///    signed by a client of the roster;
-    /// 8. the key's decryption budget.
+    /// 8. the privacy budget: a new round beyond the policy's `max_rounds`
+    ///    is refused;
+    /// 9. the key's decryption budget.
     fn on_request(&mut self, from: ParticipantId, r: DecryptRequest) {
         let round = r.round;
         if from != self.me.server || !self.roster.is_server(from) {
@@ -267,6 +284,17 @@ impl CommitteeMember {
         if let Err(e) = r.verify_contributions(self.ctx.digest(), |p| roster.client_key(p)) {
             return self.refuse(from, round, e.refusal_reason(), e.to_string());
         }
+        if let Some(max) = self.policy.max_rounds
+            && !self.rounds.contains(&round)
+            && self.rounds.len() as u64 >= max
+        {
+            return self.refuse(
+                from,
+                round,
+                RefusalReason::BudgetExceeded,
+                format!("already helped decrypt {max} rounds, the plan's limit"),
+            );
+        }
         if let Err(e) = self.budget.charge(&aggregate) {
             return self.refuse(from, round, RefusalReason::BudgetExceeded, e.to_string());
         }
@@ -285,6 +313,7 @@ impl CommitteeMember {
         );
         self.latest = Some(round);
         self.answered.insert(r.aggregate_digest);
+        self.rounds.insert(round);
         self.pending.insert(r.aggregate_digest, msg);
         self.events.push_back(MemberEvent::PersistAnswered {
             round,
