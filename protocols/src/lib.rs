@@ -34,6 +34,8 @@
 mod check;
 mod codec;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ids;
 mod messages;
 pub mod round;

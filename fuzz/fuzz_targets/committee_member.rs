@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `committee_member`: invariants in `fuzz/README.md` and
+//! `fedhe_protocols::fuzzing`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = fedhe_protocols::fuzzing::run("committee_member", data);
+});
