@@ -17,6 +17,8 @@
 //!   the polynomials `c_0` (coefficient form) and `c_1`
 //!   (evaluation form, below).
 //! - `K`: member index `u16`, polynomial `sk_k` (a secret: encrypted at rest by the key ceremony).
+//! - `H`: dealer index `u16`, recipient index `u16`, polynomial `f_i(k)` (a
+//!   Shamir share: a secret, sent only inside the key ceremony's HPKE envelopes).
 //! - `D`: member index `u16`, set size `u16` (must be `t`), the set's member
 //!   indices (`u16` each, strictly increasing, containing the member), the
 //!   ciphertext-list digest (32 bytes), polynomial count `u32`, the polynomials.
@@ -50,7 +52,7 @@ use crate::decrypt::DecryptionShare;
 use crate::encrypt::{Ciphertext, CiphertextList};
 use crate::error::{Error, Result};
 use crate::keys::{Crs, MemberId, PublicKey, PublicKeyShare};
-use crate::threshold::{DecryptingSet, KeyShare};
+use crate::threshold::{DecryptingSet, KeyShare, ShamirShare};
 
 /// Current wire format version.
 pub const WIRE_VERSION: u16 = 1;
@@ -67,6 +69,7 @@ enum Kind {
     PublicKeyShare,
     Ciphertexts,
     KeyShare,
+    ShamirShare,
     DecryptionShare,
 }
 
@@ -77,6 +80,7 @@ impl Kind {
             Kind::PublicKeyShare => b'S',
             Kind::Ciphertexts => b'C',
             Kind::KeyShare => b'K',
+            Kind::ShamirShare => b'H',
             Kind::DecryptionShare => b'D',
         }
     }
@@ -86,6 +90,7 @@ impl Kind {
             Kind::PublicKeyShare => "public-key share",
             Kind::Ciphertexts => "ciphertext list",
             Kind::KeyShare => "key share",
+            Kind::ShamirShare => "Shamir share",
             Kind::DecryptionShare => "decryption share",
         }
     }
@@ -430,6 +435,31 @@ impl KeyShare {
         let sk = r.poly(ctx)?;
         r.finish()?;
         Ok(KeyShare::from_poly(ctx, member, sk))
+    }
+}
+
+impl ShamirShare {
+    /// Encodes the secret Shamir share (`H` form) into a buffer zeroized on
+    /// drop. Callers encrypt it to its recipient before it leaves the process.
+    pub fn to_bytes(&self, ctx: &HeContext) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 4 + packed_poly_len(ctx)));
+        write_header(&mut out, ctx, Kind::ShamirShare);
+        out.extend_from_slice(&self.from.get().to_le_bytes());
+        out.extend_from_slice(&self.to.get().to_le_bytes());
+        write_poly(&mut out, ctx, &self.value);
+        out
+    }
+
+    /// Decodes and checks a Shamir share against `ctx`.
+    pub fn from_bytes(ctx: &HeContext, bytes: &[u8]) -> Result<Self> {
+        let mut r = reader(Kind::ShamirShare.name(), bytes);
+        r.expect_len(Some(HEADER_LEN + 4 + packed_poly_len(ctx)))?;
+        r.header(ctx, Kind::ShamirShare)?;
+        let from = r.member(ctx)?;
+        let to = r.member(ctx)?;
+        let value = r.poly(ctx)?;
+        r.finish()?;
+        Ok(ShamirShare { from, to, value })
     }
 }
 
