@@ -26,8 +26,11 @@ enum DpCommand {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum MechanismArg {
-    /// Exact discrete Gaussian N_Z(0, σ²).
+    /// Exact discrete Gaussian N_Z(0, σ²) (Canonne–Kamath–Steinke sampler).
     Dgauss,
+    /// Exact discrete Gaussian N_Z(0, σ²) from the table sampler the DDGauss
+    /// encoder uses (σ² ≤ 2^30).
+    DgaussTable,
     /// Skellam: difference of two Poisson(σ²/2).
     Skellam,
 }
@@ -103,6 +106,21 @@ pub fn run(args: DpArgs) -> anyhow::Result<()> {
                 let n = left.min(buf.len() as u64) as usize;
                 let chunk = &mut buf[..n];
                 dg.fill(&mut rng, chunk);
+                for v in chunk.iter() {
+                    writeln!(out, "{v}")?;
+                }
+                left -= n as u64;
+            }
+        }
+        MechanismArg::DgaussTable => {
+            let table = fedhe_dp::cdt::DiscreteGaussianTable::new(sigma2)
+                .context("--sigma (the table sampler takes σ² up to 2^30)")?;
+            let mut buf = vec![0i64; 4096];
+            let mut left = a.count;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                let chunk = &mut buf[..n];
+                table.fill(&mut rng, chunk);
                 for v in chunk.iter() {
                     writeln!(out, "{v}")?;
                 }
