@@ -41,9 +41,13 @@ pub const DEFAULT_BETA: f64 = 0.606_530_659_712_633_4;
 /// Default refusal threshold on the wrap-around probability of a round.
 pub const DEFAULT_MAX_WRAP_PROBABILITY: f64 = 1e-6;
 
-/// Largest `σ/γ` the planner will choose: the sampler supports `σ² ≤ 10^12`
-/// in scaled units. Where the modulus would allow a finer γ, γ is coarsened.
-pub const MAX_SIGMA_OVER_GAMMA: f64 = 1e6;
+/// Largest `σ/γ` the planner will choose: `2^15`, so that the per-client
+/// noise `σ²/γ² ≤ 2^30` scaled units is drawn by the exact table sampler
+/// ([`crate::cdt`], about 20 ns per value) rather than by CKS (about
+/// 100 ns). Where the modulus would allow a finer γ, γ is coarsened; the
+/// cost is nil: the rounding error's variance (at most 1/4 scaled unit² per
+/// coordinate) is then below `2^−32` of the noise's.
+pub const MAX_SIGMA_OVER_GAMMA: f64 = 32_768.0;
 
 /// What the planner needs to know about the deployment.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

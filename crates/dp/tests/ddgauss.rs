@@ -429,3 +429,32 @@ fn encoder_noise_law_table_and_cks() {
         );
     }
 }
+
+/// Plans with room in the modulus coarsen γ so that the noise stays within
+/// the table sampler's range (σ/γ ≤ 2^15), at no cost in ε: the MNIST
+/// deployment of the closing note (28 bits, 160–230 clients).
+#[test]
+fn plans_keep_the_noise_in_the_table_samplers_range() -> Result<(), Error> {
+    for eps in [1.0, 3.0, 8.0] {
+        let plan = plan_ddgauss(&PlanInput::new(
+            230,
+            160,
+            7850,
+            1.0,
+            28,
+            eps,
+            1e-5,
+            200,
+            1.0 / 30.0,
+            28,
+        ))?;
+        assert!(
+            fedhe_dp::cdt::DiscreteGaussianTable::supports(plan.noise_sigma2),
+            "ε = {eps}: σ²/γ² = {} is beyond the table",
+            plan.noise_sigma2
+        );
+        assert!(plan.noise_sigma2.to_f64() > 0.99 * 2f64.powi(30));
+        assert!(plan.epsilon <= eps * (1.0 + 1e-9));
+    }
+    Ok(())
+}
