@@ -38,8 +38,8 @@ use crate::round::{
     Roster, ServerEvent, ServerRound, ServerRoundConfig,
 };
 use crate::{
-    DecryptRequest, Digest, FederationId, FrameReader, Limits, Message, Model,
-    NoiseRatio, ParticipantId, RequestId, RoundConfig, RoundId, SigningKey, Submission, WireBytes,
+    DecryptRequest, Digest, FederationId, FrameReader, Limits, Message, Model, NoiseRatio,
+    ParticipantId, RequestId, RoundConfig, RoundId, SigningKey, Submission, WireBytes,
 };
 
 /// The federation of the fuzzing world.
@@ -75,6 +75,8 @@ pub struct World {
     /// Member 1's share answering `request`.
     pub share: DecryptionShare,
     encoders: Arc<EncoderCache>,
+    frames: OnceLock<Vec<Vec<u8>>>,
+    member_frames: OnceLock<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for World {
@@ -153,7 +155,9 @@ fn build_world() -> World {
     let mut sum = CiphertextList::zero(&ctx, padded);
     let mut submissions = Vec::new();
     for (i, (id, s)) in client_seeds.iter().enumerate() {
-        let values: Vec<u64> = (0..padded as u64).map(|v| (v * (i as u64 + 3)) % 1000).collect();
+        let values: Vec<u64> = (0..padded as u64)
+            .map(|v| (v * (i as u64 + 3)) % 1000)
+            .collect();
         let list = CiphertextList::encrypt(&pk, &values, &mut rng).expect("encrypt");
         sum.add_assign(&list).expect("add");
         submissions.push(Submission::new_signed(FED, RoundId(1), *id, &list, &key(s)));
@@ -185,6 +189,8 @@ fn build_world() -> World {
         request,
         share,
         encoders: Arc::new(EncoderCache::new()),
+        frames: OnceLock::new(),
+        member_frames: OnceLock::new(),
     }
 }
 
@@ -204,7 +210,11 @@ impl World {
         let (_, id, s) = self.member_seeds.iter().find(|(i, _, _)| *i == m)?;
         let share = KeyShare::from_bytes(
             &self.ctx,
-            &self.committee.key_shares.get(usize::from(m) - 1)?.to_bytes(),
+            &self
+                .committee
+                .key_shares
+                .get(usize::from(m) - 1)?
+                .to_bytes(),
         )
         .ok()?;
         Some(CommitteeMember::new(
@@ -265,8 +275,34 @@ impl World {
     }
 
     /// Every valid message of the world, as frames (the state-machine
-    /// targets' building blocks and the message decoder's seed corpus).
+    /// targets' building blocks and the message decoder's seed corpus),
+    /// computed once.
     pub fn frames(&self) -> Vec<Vec<u8>> {
+        self.frames.get_or_init(|| self.make_frames()).clone()
+    }
+
+    /// [`Self::frames`] plus two re-randomized variants of the request.
+    fn member_frames(&self) -> &[Vec<u8>] {
+        self.member_frames.get_or_init(|| {
+            let mut frames = self.frames();
+            let mut rng = ChaCha20Rng::seed_from_u64(5);
+            for _ in 0..2 {
+                let mut agg = self.sum.clone();
+                if agg.rerandomize(&self.pk, &mut rng).is_ok() {
+                    let mut r = self.request.clone();
+                    r.aggregate = WireBytes(agg.to_bytes());
+                    r.aggregate_digest = agg.digest();
+                    r.request = RequestId(r.request.0 + 1);
+                    if let Ok(f) = Message::from(r).encode() {
+                        frames.push(f);
+                    }
+                }
+            }
+            frames
+        })
+    }
+
+    fn make_frames(&self) -> Vec<Vec<u8>> {
         let mut v: Vec<Message> = self
             .submissions
             .iter()
@@ -373,7 +409,8 @@ pub fn he_decode(form: HeForm, data: &[u8]) {
         HeForm::PublicKey => {
             if let Ok(pk) = PublicKey::from_bytes(ctx, data) {
                 assert_eq!(pk.to_bytes(), data, "P form does not round-trip");
-                let _ = CiphertextList::encrypt(&pk, &[1, 2, 3], &mut ChaCha20Rng::seed_from_u64(1));
+                let _ =
+                    CiphertextList::encrypt(&pk, &[1, 2, 3], &mut ChaCha20Rng::seed_from_u64(1));
             }
         }
         HeForm::PublicKeyShare => {
@@ -423,7 +460,10 @@ pub fn message(data: &[u8]) {
         return;
     };
     let again = m.encode().unwrap_or_default();
-    assert_eq!(again, data, "a decoded frame does not re-encode to its bytes");
+    assert_eq!(
+        again, data,
+        "a decoded frame does not re-encode to its bytes"
+    );
     let mut exp = crate::Expectations::new(FED, RoundId(1));
     exp.values = Some(DIM.next_power_of_two());
     match &m {
@@ -559,7 +599,7 @@ fn actions(data: &[u8]) -> Vec<Action> {
 /// aggregate only with at least `min_contributors`.
 pub fn server_round(data: &[u8]) {
     let w = world();
-    let frames = w.frames();
+    let frames = w.frames.get_or_init(|| w.make_frames());
     let who = participants(w);
     let mut now = Instant::now();
     let Some(mut s) = w.server(now) else { return };
@@ -569,10 +609,12 @@ pub fn server_round(data: &[u8]) {
     for a in actions(data) {
         match a {
             Action::Deliver { index, from, flip } => {
-                let f = pick_frame(&frames, index, flip);
+                let f = pick_frame(frames, index, flip);
                 s.handle_frame(now, who[usize::from(from) % who.len()], &f);
             }
-            Action::Raw { from, bytes } => s.handle_frame(now, who[usize::from(from) % who.len()], &bytes),
+            Action::Raw { from, bytes } => {
+                s.handle_frame(now, who[usize::from(from) % who.len()], &bytes)
+            }
             Action::Echo => {
                 if let Some((to, f)) = &last_sent {
                     s.handle_frame(now, *to, f);
@@ -618,21 +660,7 @@ pub fn server_round(data: &[u8]) {
 /// aggregate digest, and a share only after the host persisted its record.
 pub fn committee_member(data: &[u8]) {
     let w = world();
-    let mut frames = w.frames();
-    // Re-randomized variants of the request: new aggregates of the same sum.
-    let mut rng = ChaCha20Rng::seed_from_u64(5);
-    for _ in 0..2 {
-        let mut agg = w.sum.clone();
-        if agg.rerandomize(&w.pk, &mut rng).is_ok() {
-            let mut r = w.request.clone();
-            r.aggregate = WireBytes(agg.to_bytes());
-            r.aggregate_digest = agg.digest();
-            r.request = RequestId(r.request.0 + 1);
-            if let Ok(f) = Message::from(r).encode() {
-                frames.push(f);
-            }
-        }
-    }
+    let frames = w.member_frames();
     let who = participants(w);
     let mut now = Instant::now();
     let Some(mut m) = w.member(1) else { return };
@@ -643,10 +671,12 @@ pub fn committee_member(data: &[u8]) {
     for a in actions(data) {
         match a {
             Action::Deliver { index, from, flip } => {
-                let f = pick_frame(&frames, index, flip);
+                let f = pick_frame(frames, index, flip);
                 m.handle_frame(now, who[usize::from(from) % who.len()], &f);
             }
-            Action::Raw { from, bytes } => m.handle_frame(now, who[usize::from(from) % who.len()], &bytes),
+            Action::Raw { from, bytes } => {
+                m.handle_frame(now, who[usize::from(from) % who.len()], &bytes)
+            }
             Action::Echo => {
                 if let Some(f) = &last_sent {
                     m.handle_frame(now, SERVER, f);
@@ -676,7 +706,10 @@ pub fn committee_member(data: &[u8]) {
                 let share = DecryptionShare::from_bytes(&w.ctx, s.share.as_slice());
                 if let Ok(share) = share {
                     let d = *share.ciphertext_digest();
-                    assert!(persisted.contains(&d), "a share left before its record was persisted");
+                    assert!(
+                        persisted.contains(&d),
+                        "a share left before its record was persisted"
+                    );
                     let n = shares_sent.entry(d).or_default();
                     *n += 1;
                     assert_eq!(*n, 1, "two shares for one aggregate");
@@ -691,7 +724,7 @@ pub fn committee_member(data: &[u8]) {
 /// asked. Asserts: at most one submission per round.
 pub fn client_round(data: &[u8]) {
     let w = world();
-    let frames = w.frames();
+    let frames = w.frames.get_or_init(|| w.make_frames());
     let who = participants(w);
     let mut now = Instant::now();
     let Some(mut c) = w.client(0) else { return };
@@ -699,10 +732,12 @@ pub fn client_round(data: &[u8]) {
     for a in actions(data) {
         match a {
             Action::Deliver { index, from, flip } => {
-                let f = pick_frame(&frames, index, flip);
+                let f = pick_frame(frames, index, flip);
                 c.handle_frame(now, who[usize::from(from) % who.len()], &f);
             }
-            Action::Raw { from, bytes } => c.handle_frame(now, who[usize::from(from) % who.len()], &bytes),
+            Action::Raw { from, bytes } => {
+                c.handle_frame(now, who[usize::from(from) % who.len()], &bytes)
+            }
             Action::Echo | Action::Persist => {}
             Action::Wait { millis } => {
                 now += Duration::from_millis(u64::from(millis));
@@ -838,7 +873,11 @@ const FRAME_SHARE_M3: u8 = 8;
 /// variant count, `bool` as a byte's low bit, integers little-endian).
 pub fn encode_actions(script: &[Action]) -> Vec<u8> {
     const VARIANTS: u64 = 5;
-    let sel = |i: u64| -> [u8; 4] { (((i << 32) + VARIANTS - 1) / VARIANTS).to_le_bytes()[..4].try_into().unwrap_or([0; 4]) };
+    let sel = |i: u64| -> [u8; 4] {
+        (i << 32).div_ceil(VARIANTS).to_le_bytes()[..4]
+            .try_into()
+            .unwrap_or([0; 4])
+    };
     let mut out = Vec::new();
     for a in script {
         match a {
@@ -893,7 +932,10 @@ mod tests {
         for i in 0..4 {
             assert_eq!(kind(i), Some(crate::Kind::Submission.byte()));
         }
-        assert_eq!(kind(FRAME_REQUEST), Some(crate::Kind::DecryptRequest.byte()));
+        assert_eq!(
+            kind(FRAME_REQUEST),
+            Some(crate::Kind::DecryptRequest.byte())
+        );
         assert_eq!(kind(FRAME_OPEN), Some(crate::Kind::RoundOpen.byte()));
         assert_eq!(kind(FRAME_SHARE_M2), Some(crate::Kind::DecryptShare.byte()));
         assert_eq!(kind(FRAME_SHARE_M3), Some(crate::Kind::DecryptShare.byte()));
@@ -911,7 +953,11 @@ mod tests {
         for a in actions(&seeds("server_round")[0]) {
             match a {
                 Action::Deliver { index, from, flip } => {
-                    s.handle_frame(now, who[usize::from(from)], &pick_frame(&frames, index, flip));
+                    s.handle_frame(
+                        now,
+                        who[usize::from(from)],
+                        &pick_frame(&frames, index, flip),
+                    );
                 }
                 Action::Persist => {}
                 Action::Wait { millis } => {
