@@ -7,6 +7,7 @@
 
 mod bench;
 mod dp_cmd;
+mod keys_cmd;
 mod params;
 mod privacy;
 mod simulate;
@@ -39,6 +40,8 @@ enum Command {
     Train(train::TrainArgs),
     /// A whole private federated run (DDGauss + threshold HE) on one machine.
     Simulate(simulate::SimulateArgs),
+    /// Key ceremony: federation PKI, committee key generation over files, verification, rotation.
+    Keys(keys_cmd::KeysArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Dp(a) => dp_cmd::run(a),
         Command::Train(a) => train::run(a),
         Command::Simulate(a) => simulate::run_cmd(a),
+        Command::Keys(a) => keys_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
