@@ -3,5 +3,5 @@
 //! `fedhe_protocols::fuzzing`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = fedhe_protocols::fuzzing::run("client_round", data);
+    fedhe_fuzz::run("client_round", data);
 });

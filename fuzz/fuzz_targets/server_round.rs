@@ -3,5 +3,5 @@
 //! `fedhe_protocols::fuzzing`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = fedhe_protocols::fuzzing::run("server_round", data);
+    fedhe_fuzz::run("server_round", data);
 });
