@@ -71,7 +71,7 @@ fn simulate_refuses_bad_flags_with_their_names() {
         (vec!["--committee", "6/5"], "--committee"),
         (vec!["--preset", "tiny"], "--preset"),
         (vec!["--clients-per-round", "0"], "--clients-per-round"),
-        (vec!["--min-clients", "50"], "min clients"),
+        (vec!["--min-clients", "500"], "min clients"),
         (vec!["--bits", "40"], "bits"),
         (vec!["--client-dropout", "1.5"], "client dropout"),
     ] {
