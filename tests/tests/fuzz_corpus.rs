@@ -29,7 +29,11 @@ fn every_corpus_and_regression_file_replays() {
                 files += 1;
             }
         }
-        assert!(files > 0, "target {t} has no corpus under {}", fuzz_dir().display());
+        assert!(
+            files > 0,
+            "target {t} has no corpus under {}",
+            fuzz_dir().display()
+        );
         replayed += files;
     }
     eprintln!("replayed {replayed} files");
