@@ -4,17 +4,13 @@
 
 mod common;
 
-use common::{chi_square, dgauss_pmf, gamma_q, histogram};
+use common::{chi_square, dgauss_pmf, gamma_q, histogram, mean_var, rat};
 use fedhe_dp::cdt::{DiscreteGaussianTable, TableTuning};
 use fedhe_dp::sampler::{DiscreteGaussian, Rational};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 const N: usize = 100_000;
-
-fn rat(num: u128, den: u128) -> Rational {
-    Rational::new(num, den).expect("non-zero denominator")
-}
 
 fn table(sigma2: Rational, tuning: TableTuning) -> DiscreteGaussianTable {
     DiscreteGaussianTable::with_tuning(sigma2, tuning).expect("supported variance")
@@ -136,13 +132,6 @@ fn tail_beyond_a_cut_table() {
         assert!(p > 1e-4, "σ² = {num}: p = {p}");
         assert!(beyond > N / 10);
     }
-}
-
-fn mean_var(s: &[i64]) -> (f64, f64) {
-    let n = s.len() as f64;
-    let mean = s.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var)
 }
 
 #[test]

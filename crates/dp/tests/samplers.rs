@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{chi_square, dgauss_pmf, histogram};
+use common::{chi_square, dgauss_pmf, histogram, mean_var, rat};
 use fedhe_dp::sampler::{
     DiscreteGaussian, Rational, Skellam, bernoulli, bernoulli_exp_neg, discrete_laplace, poisson,
 };
@@ -11,10 +11,6 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 const N: usize = 100_000;
-
-fn rat(num: u128, den: u128) -> Rational {
-    Rational::new(num, den).expect("non-zero denominator")
-}
 
 fn dgauss_samples(sigma2: Rational, n: usize, seed: u64) -> Vec<i64> {
     let dg = DiscreteGaussian::new(sigma2).expect("supported variance");
@@ -117,13 +113,6 @@ fn discrete_laplace_chi_square() {
         assert!(p > 1e-4, "t = {t}: p = {p}");
     }
     assert!(discrete_laplace(&mut rng, 0).is_err());
-}
-
-fn mean_var(s: &[i64]) -> (f64, f64) {
-    let n = s.len() as f64;
-    let mean = s.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var)
 }
 
 #[test]

@@ -121,3 +121,16 @@ pub fn histogram(samples: &[i64], r: i64) -> Vec<u64> {
     }
     h
 }
+
+/// Sample mean and unbiased sample variance.
+pub fn mean_var(s: &[i64]) -> (f64, f64) {
+    let n = s.len() as f64;
+    let mean = s.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var)
+}
+
+/// `num/den` as a [`fedhe_dp::sampler::Rational`].
+pub fn rat(num: u128, den: u128) -> fedhe_dp::sampler::Rational {
+    fedhe_dp::sampler::Rational::new(num, den).expect("non-zero denominator")
+}
