@@ -412,6 +412,14 @@ pub struct RosterEntry {
     pub id: u32,
     /// Role.
     pub role: Role,
+    /// The Ed25519 key of the participant's certificate for this role. The
+    /// runtime builds its directory of protocol signing keys from it (a
+    /// committee member verifies clients' contribution signatures against
+    /// these keys), and [`verify_participant`] refuses a certificate for
+    /// another key. `cert issue` always fills it in; rosters without it
+    /// stay readable for the ceremony but cannot run a federation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HexN<32>>,
 }
 
 /// One revoked certificate.
@@ -595,8 +603,6 @@ pub fn verify_participant(
             ids.len()
         ))));
     };
-    let public_key = ed25519_key_of(&cert)
-        .ok_or_else(|| refuse(Refusal::Malformed("not an Ed25519 key".into())))?;
     let serial = cert.raw_serial().to_vec();
     if roster.body.revoked.iter().any(|r| r.serial.0 == serial) {
         return Err(refuse(Refusal::Revoked {
@@ -604,12 +610,23 @@ pub fn verify_participant(
             roster_version: roster.body.version,
         }));
     }
-    if !roster
+    let public_key = ed25519_key_of(&cert)
+        .ok_or_else(|| refuse(Refusal::Malformed("not an Ed25519 key".into())))?;
+    let entry = roster
         .body
         .participants
         .iter()
-        .any(|p| p.id == id && p.role == role)
+        .find(|p| p.id == id && p.role == role);
+    if let Some(listed) = entry.and_then(|e| e.key.as_ref())
+        && listed.0 != public_key
     {
+        return Err(refuse(Refusal::NotOnRoster {
+            id,
+            role: role.to_string(),
+            detail: "listed with another key".into(),
+        }));
+    }
+    if entry.is_none() {
         let listed: Vec<String> = roster
             .body
             .participants
@@ -660,4 +677,12 @@ pub fn certificate_serial(file: &str, cert_bytes: &[u8]) -> Result<(u32, Vec<u8>
         })
         .ok_or_else(|| malformed(file, "certificate", "no participant URI"))?;
     Ok((id, cert.raw_serial().to_vec()))
+}
+
+/// Reads a certificate's Ed25519 public key (to list it on the roster).
+pub fn certificate_key(file: &str, cert_bytes: &[u8]) -> Result<[u8; 32]> {
+    let der = pem_to_der(file, cert_bytes)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| malformed(file, "certificate", e.to_string()))?;
+    ed25519_key_of(&cert).ok_or_else(|| malformed(file, "certificate", "not an Ed25519 key"))
 }

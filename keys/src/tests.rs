@@ -35,7 +35,7 @@ fn federation(rng: &mut ChaCha20Rng) -> Fed {
 
 fn add(fed: &mut Fed, id: u32, role: Role) {
     let mut body = fed.roster.body.clone();
-    body.participants.push(RosterEntry { id, role });
+    body.participants.push(RosterEntry { id, role, key: None });
     body.version += 1;
     fed.roster = fed.ca.sign_roster(body).expect("sign");
 }
@@ -437,4 +437,36 @@ fn rotation_refuses_the_old_key_for_new_rounds() {
     let back = CurrentKey::from_file("current-key.json", &cur.to_file()).expect("round trip");
     assert_eq!(back, cur);
     assert_eq!(cur.current.budget(&b.ctx).expect("budget").used(), 0);
+}
+
+#[test]
+fn a_roster_listing_a_key_refuses_a_certificate_for_another_key() {
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let mut fed = federation(&mut rng);
+    let (first, _) = fed
+        .ca
+        .issue(&req(5, Role::Client), &mut rng)
+        .expect("issue");
+    let (second, _) = fed
+        .ca
+        .issue(&req(5, Role::Client), &mut rng)
+        .expect("issue");
+    let key = crate::pki::certificate_key("c.crt", first.as_bytes()).expect("key");
+    let mut body = fed.roster.body.clone();
+    body.participants.push(RosterEntry {
+        id: 5,
+        role: Role::Client,
+        key: Some(crate::encoding::HexN(key)),
+    });
+    fed.roster = fed.ca.sign_roster(body).expect("sign");
+    let p = verify_participant(&fed.ca_cert, &fed.roster, "a", first.as_bytes(), NOW, None)
+        .expect("the listed key verifies");
+    assert_eq!(p.public_key, key);
+    match verify_participant(&fed.ca_cert, &fed.roster, "b", second.as_bytes(), NOW, None) {
+        Err(Error::CertificateRefused {
+            reason: Refusal::NotOnRoster { detail, .. },
+            ..
+        }) => assert!(detail.contains("another key"), "{detail}"),
+        other => panic!("expected NotOnRoster, got {other:?}"),
+    }
 }

@@ -361,9 +361,17 @@ fn run_cert(cmd: CertCommand) -> anyhow::Result<()> {
                 }
             };
             let mut body = roster.body.clone();
-            let entry = RosterEntry { id: a.id, role };
+            let key = pki::certificate_key(&name(&a.out), pem.as_bytes())?;
+            let entry = RosterEntry {
+                id: a.id,
+                role,
+                key: Some(fedhe_keys::encoding::HexN(key)),
+            };
             let listed = body.participants.contains(&entry);
             if !listed {
+                // A re-issued certificate for a new key replaces the listed
+                // key: certificates for the old key stop verifying.
+                body.participants.retain(|e| (e.id, e.role) != (a.id, role));
                 body.participants.push(entry);
                 body.participants.sort_by_key(|e| (e.id, e.role));
                 body.version += 1;
