@@ -9,5 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod metrics;
 pub mod report;
 pub mod sim;
+pub mod store;
