@@ -63,9 +63,18 @@ static GLOBAL: Guard = Guard;
 /// Runs fuzz target `name` on `data` under the allocation guard.
 pub fn run(name: &str, data: &[u8]) {
     // Build the shared world (not proportional to any input) unguarded.
-    let _ = fedhe_protocols::fuzzing::world();
+    let keys = fedhe_keys::fuzzing::TARGETS.contains(&name);
+    if keys {
+        let _ = fedhe_keys::fuzzing::world();
+    } else {
+        let _ = fedhe_protocols::fuzzing::world();
+    }
     LIMIT.store((16 << 20) + 1024 * data.len(), Ordering::Relaxed);
-    let known = fedhe_protocols::fuzzing::run(name, data);
+    let known = if keys {
+        fedhe_keys::fuzzing::run(name, data)
+    } else {
+        fedhe_protocols::fuzzing::run(name, data)
+    };
     LIMIT.store(0, Ordering::Relaxed);
     assert!(known, "unknown fuzz target {name}");
 }

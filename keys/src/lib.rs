@@ -26,6 +26,8 @@ pub mod dkg;
 pub mod encoding;
 mod error;
 pub mod files;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod pki;
 pub mod rotation;
 pub mod sealed;
