@@ -50,8 +50,8 @@ use crate::dkg::{
 use crate::encoding::{Hex, HexN, from_file_bytes, signed_bytes, to_file_bytes};
 use crate::error::Error;
 use crate::pki::{
-    Ca, CaCert, IssueRequest, ROSTER_FORMAT, Role, Roster, RosterBody, certificate_serial,
-    pem_to_der, verify_participant,
+    Ca, CaCert, IssueRequest, ROSTER_FORMAT, Role, Roster, RosterBody, certificate_key,
+    certificate_serial, pem_to_der, verify_participant,
 };
 use crate::rotation::{CurrentKey, KeyRecord};
 use crate::sealed::{KdfCost, Passphrase, SealedKind, open, read_header, seal};
@@ -105,8 +105,9 @@ pub struct World {
     pub ca_cert: CaCert,
     /// The roster: a server, an admin, two clients (one revoked), the committee.
     pub roster: Roster,
-    /// Participant certificates (PEM) of every listed participant, the
-    /// revoked client, an expired one and one of another CA.
+    /// Participant certificates (PEM) of every listed participant (the
+    /// revoked client among them), an expired one, one for another key than
+    /// the roster lists and one of another CA.
     pub certificates: Vec<String>,
     /// The committee members' ceremony keys.
     pub keys: Vec<MemberKeys>,
@@ -203,16 +204,20 @@ fn req(id: u32, role: Role, not_before: i64, days: u32) -> IssueRequest {
 
 fn roster_body(
     ca: &CaCert,
-    participants: &[(u32, Role)],
+    participants: &[(u32, Role, [u8; 32])],
     revoked: Vec<(Vec<u8>, u32)>,
 ) -> RosterBody {
     // Entries through serde, so that this builds whatever optional fields
     // a roster entry gains.
     let participants = participants
         .iter()
-        .map(|(id, role)| {
-            serde_json::from_value(serde_json::json!({ "id": id, "role": role.as_str() }))
-                .expect("roster entry")
+        .map(|(id, role, key)| {
+            serde_json::from_value(serde_json::json!({
+                "id": id,
+                "role": role.as_str(),
+                "key": crate::encoding::to_hex(key),
+            }))
+            .expect("roster entry")
         })
         .collect();
     let revoked = revoked
@@ -265,29 +270,41 @@ fn insecure_context(contributors: u32, committee: Committee) -> Arc<HeContext> {
 }
 
 fn build() -> World {
+    // One stream per purpose, so that adding a certificate or a sealed file
+    // leaves every other file as it was.
     let mut rng = ChaCha20Rng::seed_from_u64(0x6b65_7973);
+    let mut pki_rng = ChaCha20Rng::seed_from_u64(0x706b_6931);
+    let mut sealed_rng = ChaCha20Rng::seed_from_u64(0x7365_616c);
     let ca_seed = [0x4b; 32];
     let (ca, ca_pem, ca_cert) = open_ca(&ca_seed, "fuzz", &[0x11; 16]);
     let keys: Vec<MemberKeys> = (0..3).map(|_| MemberKeys::generate(&mut rng)).collect();
     let committee_ids = [100u32, 101, 102];
-    let mut listed = vec![
+    let seeded = |id: u32| {
+        ed25519_dalek::SigningKey::from_bytes(&[id as u8; 32])
+            .verifying_key()
+            .to_bytes()
+    };
+    let mut listed: Vec<(u32, Role, [u8; 32])> = [
         (1, Role::Server),
         (2, Role::Admin),
         (10, Role::Client),
         (11, Role::Client),
-    ];
-    listed.extend(committee_ids.iter().map(|&i| (i, Role::Committee)));
+    ]
+    .into_iter()
+    .map(|(id, role)| (id, role, seeded(id)))
+    .collect();
+    listed.extend(
+        committee_ids
+            .iter()
+            .zip(&keys)
+            .map(|(&i, k)| (i, Role::Committee, k.signing_key())),
+    );
     // Participant certificates for seeded Ed25519 keys.
     let mut certificates = Vec::new();
-    for (id, role) in &listed[..4] {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[*id as u8; 32]);
+    for (id, role, key) in &listed[..4] {
         certificates.push(
-            ca.issue_for_key(
-                &req(*id, *role, NOW - DAY, 30),
-                &key.verifying_key().to_bytes(),
-                &mut rng,
-            )
-            .expect("certificate"),
+            ca.issue_for_key(&req(*id, *role, NOW - DAY, 30), key, &mut pki_rng)
+                .expect("certificate"),
         );
     }
     let (_, revoked_serial) =
@@ -298,7 +315,7 @@ fn build() -> World {
             .issue_for_key(
                 &req(id, Role::Committee, NOW - DAY, 30),
                 &k.signing_key(),
-                &mut rng,
+                &mut pki_rng,
             )
             .expect("committee certificate");
         let public = MemberPublic::from_file("m.pub.json", &to_file_bytes(&k.public(id)))
@@ -312,9 +329,18 @@ fn build() -> World {
         ca.issue_for_key(
             &req(10, Role::Client, NOW - 400 * DAY, 30),
             &expired_key.verifying_key().to_bytes(),
-            &mut rng,
+            &mut pki_rng,
         )
         .expect("expired certificate"),
+    );
+    // Client 10 for another key than the roster lists.
+    certificates.push(
+        ca.issue_for_key(
+            &req(10, Role::Client, NOW - DAY, 30),
+            &seeded(12),
+            &mut pki_rng,
+        )
+        .expect("certificate for another key"),
     );
     let (other, _, _) = open_ca(&[0x4c; 32], "other", &[0x12; 16]);
     certificates.push(
@@ -322,7 +348,7 @@ fn build() -> World {
             .issue_for_key(
                 &req(10, Role::Client, NOW - DAY, 30),
                 &expired_key.verifying_key().to_bytes(),
-                &mut rng,
+                &mut pki_rng,
             )
             .expect("foreign certificate"),
     );
@@ -454,7 +480,8 @@ fn build() -> World {
     let sealed = payloads
         .into_iter()
         .map(|(kind, meta, payload)| {
-            let file = seal(kind, SEALED_COST, &meta, &pass, &payload, &mut rng).expect("seal");
+            let file =
+                seal(kind, SEALED_COST, &meta, &pass, &payload, &mut sealed_rng).expect("seal");
             (kind, file, payload)
         })
         .collect();
@@ -848,12 +875,10 @@ fn check_participants(w: &World, roster: &Roster) {
 
 fn check_participant(roster: &Roster, p: &crate::pki::Participant, expected: Option<Role>) {
     assert!(
-        roster
-            .body
-            .participants
-            .iter()
-            .any(|e| e.id == p.id && e.role == p.role),
-        "a verified participant is on the roster with its role"
+        roster.body.participants.iter().any(|e| e.id == p.id
+            && e.role == p.role
+            && e.key.as_ref().is_none_or(|k| k.0 == p.public_key)),
+        "a verified participant is on the roster with its role and (if listed) its key"
     );
     assert!(
         !roster.body.revoked.iter().any(|r| r.serial.0 == p.serial),
@@ -1002,6 +1027,7 @@ pub fn certificate(data: &[u8]) {
     }
     let _ = CaCert::from_pem("peer.crt", data);
     let _ = certificate_serial("peer.crt", data);
+    let _ = certificate_key("peer.crt", data);
     for expected in [None, Some(Role::Client)] {
         if let Ok(p) = verify_participant(&w.ca_cert, &w.roster, "peer.crt", data, NOW, expected) {
             check_participant(&w.roster, &p, expected);
