@@ -13,6 +13,8 @@
 //! without it. It only forwards to the system allocator.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
+
+mod config_target;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest single allocation allowed for the current input (0: no limit,
@@ -64,14 +66,18 @@ static GLOBAL: Guard = Guard;
 pub fn run(name: &str, data: &[u8]) {
     // Build the shared world (not proportional to any input) unguarded.
     let keys = fedhe_keys::fuzzing::TARGETS.contains(&name);
+    let config = name == config_target::CONFIG_TARGET;
     if keys {
         let _ = fedhe_keys::fuzzing::world();
-    } else {
+    } else if !config {
         let _ = fedhe_protocols::fuzzing::world();
     }
     LIMIT.store((16 << 20) + 1024 * data.len(), Ordering::Relaxed);
     let known = if keys {
         fedhe_keys::fuzzing::run(name, data)
+    } else if config {
+        config_target::config(data);
+        true
     } else {
         fedhe_protocols::fuzzing::run(name, data)
     };
