@@ -5,9 +5,11 @@
 //! naming the argument and what was expected.
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod bench;
 mod dp_cmd;
 mod keys_cmd;
+mod models_cmd;
 mod params;
 mod privacy;
 mod simulate;
@@ -42,6 +44,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Key ceremony: federation PKI, committee key generation over files, verification, rotation.
     Keys(keys_cmd::KeysArgs),
+    /// Verify the audit hash chain of a node's store.
+    Audit(audit_cmd::AuditArgs),
+    /// The model registry of a server's store: list, show, export.
+    Models(models_cmd::ModelsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +60,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => train::run(a),
         Command::Simulate(a) => simulate::run_cmd(a),
         Command::Keys(a) => keys_cmd::run(a),
+        Command::Audit(a) => audit_cmd::run(a),
+        Command::Models(a) => models_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
