@@ -1022,6 +1022,7 @@ pub fn certificate(data: &[u8]) {
     let w = world();
     let der = pem_to_der("peer.crt", data);
     if let Ok(der) = &der {
+        assert!(!der.is_empty(), "a decoded certificate has bytes");
         let again = pem_to_der("peer.crt", pem(der).as_bytes()).expect("PEM of DER decodes");
         assert_eq!(&again, der, "DER survives a PEM round trip");
     }

@@ -276,20 +276,42 @@ pub fn pem_to_der(file: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     }
     let text =
         std::str::from_utf8(bytes).map_err(|_| malformed(file, "PEM certificate", "not UTF-8"))?;
-    let body: String = text
+    let mut body = String::new();
+    let mut ended = false;
+    let block = text
         .lines()
         .map(str::trim)
         .skip_while(|l| *l != "-----BEGIN CERTIFICATE-----")
-        .skip(1)
-        .take_while(|l| *l != "-----END CERTIFICATE-----")
-        .collect();
+        .skip(1);
+    for l in block {
+        if l == "-----END CERTIFICATE-----" {
+            ended = true;
+            break;
+        }
+        body.push_str(l);
+    }
     if body.is_empty() {
         return Err(malformed(file, "PEM certificate", "no CERTIFICATE block"));
     }
-    base64_decode(&body).ok_or_else(|| malformed(file, "PEM certificate", "bad base64"))
+    // A block cut short (found by the `certificate` fuzz target) is refused.
+    if !ended {
+        return Err(malformed(
+            file,
+            "PEM certificate",
+            "no END CERTIFICATE line",
+        ));
+    }
+    match base64_decode(&body) {
+        Some(der) if !der.is_empty() => Ok(der),
+        _ => Err(malformed(file, "PEM certificate", "bad base64")),
+    }
 }
 
+/// Strict base64: whole 4-character groups, at most two `=` at the end.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     let mut pad = 0;
@@ -302,6 +324,9 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
             b'/' => 63,
             b'=' => {
                 pad += 1;
+                if pad > 2 {
+                    return None;
+                }
                 continue;
             }
             _ => return None,
