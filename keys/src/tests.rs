@@ -35,7 +35,11 @@ fn federation(rng: &mut ChaCha20Rng) -> Fed {
 
 fn add(fed: &mut Fed, id: u32, role: Role) {
     let mut body = fed.roster.body.clone();
-    body.participants.push(RosterEntry { id, role, key: None });
+    body.participants.push(RosterEntry {
+        id,
+        role,
+        key: None,
+    });
     body.version += 1;
     fed.roster = fed.ca.sign_roster(body).expect("sign");
 }

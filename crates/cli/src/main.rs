@@ -10,6 +10,7 @@ mod bench;
 mod dp_cmd;
 mod keys_cmd;
 mod models_cmd;
+mod node_cmd;
 mod params;
 mod privacy;
 mod simulate;
@@ -44,6 +45,12 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Key ceremony: federation PKI, committee key generation over files, verification, rotation.
     Keys(keys_cmd::KeysArgs),
+    /// Run the aggregation server of a federation (QUIC, mutual TLS) from a TOML file.
+    Serve(node_cmd::ConfigArgs),
+    /// Run a client (and, with a [committee] table, a committee member) from a TOML file.
+    Client(node_cmd::ConfigArgs),
+    /// Run a committee member from a TOML file.
+    Committee(node_cmd::ConfigArgs),
     /// Verify the audit hash chain of a node's store.
     Audit(audit_cmd::AuditArgs),
     /// The model registry of a server's store: list, show, export.
@@ -60,6 +67,9 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => train::run(a),
         Command::Simulate(a) => simulate::run_cmd(a),
         Command::Keys(a) => keys_cmd::run(a),
+        Command::Serve(a) => node_cmd::serve(a),
+        Command::Client(a) => node_cmd::client(a),
+        Command::Committee(a) => node_cmd::committee(a),
         Command::Audit(a) => audit_cmd::run(a),
         Command::Models(a) => models_cmd::run(a),
     };

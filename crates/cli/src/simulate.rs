@@ -1,7 +1,13 @@
 //! `fedhe simulate`: a whole private federated training run on one machine.
 //!
-//! `--transport memory` drives the round state machines in one process over
-//! an in-memory transport with simulated time (`fedhe_node::sim`). Per
+//! `--transport quic` (the default) runs the server, every client and every
+//! committee member as tasks of one process talking real QUIC with mutual
+//! TLS over loopback, with certificates issued on the fly by the
+//! key-ceremony code, the server's SQLite store in a temporary (or
+//! `--data-dir-server`) directory, and optional Prometheus metrics
+//! (`fedhe_node::quic_sim`). `--transport memory` drives the same state
+//! machines over an in-memory transport with simulated time
+//! (`fedhe_node::sim`). Per
 //! round it prints accuracy, loss, ε spent, contributors, bytes uploaded and
 //! time per phase (with a progress bar on stderr); at the end it writes a
 //! JSON report and a PNG plot of accuracy and ε per round.
@@ -12,6 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use fedhe_he::{HeContext, Preset};
 use fedhe_learn::{ModelSpec, Partition, TrainConfig};
+use fedhe_node::quic_sim::QuicOptions;
 use fedhe_node::report::{write_json, write_plot};
 use fedhe_node::sim::{DpTarget, RoundReport, Sampling, SimConfig, run};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,9 +29,21 @@ use crate::train::{load_federated, source_from};
 /// A whole federated run with distributed DP and threshold HE on one machine.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Transport: memory (one process, simulated time).
-    #[arg(long, default_value = "memory")]
+    /// Transport: quic (server, clients and committee over loopback QUIC
+    /// with mutual TLS) | memory (one process, simulated time).
+    #[arg(long, default_value = "quic")]
     transport: String,
+    /// QUIC: keep the server's SQLite store (rounds, model registry,
+    /// ledger, audit log) in this directory instead of a temporary one.
+    #[arg(long)]
+    server_dir: Option<PathBuf>,
+    /// QUIC: serve Prometheus metrics on this loopback address (e.g.
+    /// 127.0.0.1:9464).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// QUIC: collection deadline of a round, seconds.
+    #[arg(long, default_value_t = 30)]
+    deadline_secs: u64,
     /// Dataset: digits (embedded) | mnist | fashion | csv:PATH.
     #[arg(long, default_value = "digits")]
     dataset: String,
@@ -139,10 +158,26 @@ fn round_line(r: &RoundReport, total: usize) -> String {
 
 /// Runs `fedhe simulate`.
 pub fn run_cmd(a: SimulateArgs) -> anyhow::Result<()> {
-    if a.transport != "memory" {
+    crate::node_cmd::log_init();
+    let quic = match a.transport.as_str() {
+        "quic" => true,
+        "memory" => false,
+        other => bail!("--transport: expected quic or memory, got '{other}'"),
+    };
+    if quic && a.no_he {
+        bail!("--no-he: the QUIC transport always encrypts; add --transport memory");
+    }
+    if let Some(m) = a.metrics_listen
+        && !m.ip().is_loopback()
+    {
         bail!(
-            "--transport: expected memory (the QUIC transport is not built yet), got '{}'",
-            a.transport
+            "--metrics-listen: expected a loopback address (metrics are not authenticated), got {m}"
+        );
+    }
+    if !(1..=86_400).contains(&a.deadline_secs) {
+        bail!(
+            "--deadline-secs: expected 1..=86400, got {}",
+            a.deadline_secs
         );
     }
     let source = source_from(&a.dataset, a.data_dir.as_ref(), &a.label_col)?;
@@ -234,7 +269,8 @@ pub fn run_cmd(a: SimulateArgs) -> anyhow::Result<()> {
         });
     };
     line(format!(
-        "simulate: {} ({} clients, ~{} per round, min {min_clients}), model {}, {} rounds, HE {} (preset {}, committee {}/{}), DP {}",
+        "simulate over {}: {} ({} clients, ~{} per round, min {min_clients}), model {}, {} rounds, HE {} (preset {}, committee {}/{}), DP {}",
+        a.transport,
         data.name,
         data.clients.len(),
         a.clients_per_round,
@@ -250,11 +286,22 @@ pub fn run_cmd(a: SimulateArgs) -> anyhow::Result<()> {
         }
     ));
     let rounds = a.rounds;
-    let report = run(&data, &cfg, |r, _| {
+    let mut each = |r: &RoundReport| {
         line(round_line(r, rounds));
         pb.set_message(format!("acc {:.4} eps {:.3}", r.accuracy, r.epsilon));
         pb.inc(1);
-    })?;
+    };
+    let report = if quic {
+        let opts = QuicOptions {
+            data_dir: a.server_dir.clone(),
+            metrics_listen: a.metrics_listen,
+            deadline: std::time::Duration::from_secs(a.deadline_secs),
+            ..QuicOptions::default()
+        };
+        fedhe_node::quic_sim::run(&data, &cfg, &opts, &mut each)?
+    } else {
+        run(&data, &cfg, |r, _| each(r))?
+    };
     pb.finish_and_clear();
     write_json(&report, &a.report)?;
     write_plot(&report, &a.plot)?;

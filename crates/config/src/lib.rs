@@ -236,6 +236,9 @@ pub struct DataConfig {
     pub seed: u64,
 }
 
+fn softmax() -> String {
+    "softmax".into()
+}
 fn one() -> usize {
     1
 }
@@ -247,6 +250,10 @@ fn iid() -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
+    /// The federation's model: `softmax`, `mlp:H` or `mlp:H1,H2` (as the
+    /// server's `model.kind`).
+    #[serde(default = "softmax")]
+    pub model: String,
     /// Local epochs.
     pub epochs: usize,
     /// Minibatch size.
@@ -628,6 +635,7 @@ impl ClientConfig {
         check_name(file, "server_name", &self.server_name)?;
         self.identity.validate(file, "identity")?;
         self.data.validate(file, "data")?;
+        check_model_kind(file, "training.model", &self.training.model)?;
         check_range(file, "training.epochs", self.training.epochs, 1, 1000)?;
         check_range(
             file,

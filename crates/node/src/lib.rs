@@ -9,7 +9,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod federation;
 pub mod metrics;
+pub mod quic_sim;
 pub mod report;
+pub mod server;
 pub mod sim;
 pub mod store;
+pub mod tls;
+pub mod wire;

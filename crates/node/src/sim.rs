@@ -263,6 +263,10 @@ pub struct SimReport {
     pub bytes_uploaded_per_client: f64,
     /// Wall time of the whole run.
     pub elapsed_seconds: f64,
+    /// `memory` or `quic`.
+    pub transport: String,
+    /// The server's metrics at the end (QUIC transport).
+    pub metrics: Option<serde_json::Value>,
     /// The final global model.
     #[serde(skip)]
     pub params: Vec<f32>,
@@ -284,7 +288,12 @@ fn participant(k: usize) -> ParticipantId {
 /// Granularity without noise: the half-range covers `NO_DP_STDDEVS`
 /// sub-Gaussian standard deviations of `n` clipped, rotated, rounded
 /// vectors: `(n·c/γ)²/d + n/4 ≤ (2^{b−1}/k)²`.
-fn gamma_without_noise(n: usize, clip: f64, d: usize, bits: u32) -> Result<f64, SimError> {
+pub(crate) fn gamma_without_noise(
+    n: usize,
+    clip: f64,
+    d: usize,
+    bits: u32,
+) -> Result<f64, SimError> {
     let h = 2f64.powi(bits as i32 - 1) / NO_DP_STDDEVS;
     let room = h * h - n as f64 / 4.0;
     if room <= 0.0 {
@@ -380,7 +389,7 @@ fn setup(cfg: &SimConfig, population: usize, crypto: &mut ChaCha20Rng) -> Result
     })
 }
 
-fn validate(cfg: &SimConfig, data: &FederatedData) -> Result<usize, SimError> {
+pub(crate) fn validate(cfg: &SimConfig, data: &FederatedData) -> Result<usize, SimError> {
     let k = data.clients.len();
     if k == 0 {
         return Err(config_err("clients", "at least one client"));
@@ -456,7 +465,7 @@ fn validate(cfg: &SimConfig, data: &FederatedData) -> Result<usize, SimError> {
 }
 
 /// The most clients a round can sum (for wrap-around bounds).
-fn max_per_round(sampling: Sampling, population: usize) -> usize {
+pub(crate) fn max_per_round(sampling: Sampling, population: usize) -> usize {
     match sampling {
         Sampling::Fixed { per_round } => per_round,
         Sampling::Poisson { rate } => {
@@ -698,6 +707,8 @@ pub fn run(
             uploads.iter().sum::<f64>() / uploads.len() as f64
         },
         elapsed_seconds: start.elapsed().as_secs_f64(),
+        transport: "memory".into(),
+        metrics: None,
         rounds,
         params: global,
     })

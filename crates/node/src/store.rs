@@ -941,40 +941,48 @@ impl Store {
     /// Refused (nothing changed) if `round` is not the open round, its
     /// collection closed, or `sender` already submitted in it.
     pub fn add_submission(&mut self, round: u64, sender: u32, frame: &[u8]) -> Result<()> {
+        self.add_submissions(round, &[(sender, frame)])
+    }
+
+    /// Several accepted submissions in one transaction (group commit: one
+    /// `fsync` for the batch); all or none are stored. Durable on `Ok`.
+    pub fn add_submissions(&mut self, round: u64, batch: &[(u32, &[u8])]) -> Result<()> {
         let r = to_i64(round, "round")?;
         let tx = self.begin()?;
         if require_open(&tx, round)? {
             return Err(StoreError::CollectionClosed { round });
         }
-        let dup: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM submissions WHERE round = ?1 AND sender = ?2",
-                params![r, sender],
-                |row| row.get(0),
+        for &(sender, frame) in batch {
+            let dup: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM submissions WHERE round = ?1 AND sender = ?2",
+                    params![r, sender],
+                    |row| row.get(0),
+                )
+                .optional()
+                .op("looking for an earlier submission")?;
+            if dup.is_some() {
+                return Err(StoreError::DuplicateSubmission { round, sender });
+            }
+            tx.execute(
+                "INSERT INTO submissions (round, sender, frame) VALUES (?1, ?2, ?3)",
+                params![r, sender, frame],
             )
-            .optional()
-            .op("looking for an earlier submission")?;
-        if dup.is_some() {
-            return Err(StoreError::DuplicateSubmission { round, sender });
+            .op("inserting a submission")?;
+            let at_ms = now_ms();
+            append_audit_in(
+                &tx,
+                at_ms,
+                "submission_accepted",
+                &json!({
+                    "round": round,
+                    "sender": sender,
+                    "frame_digest": hex(blake3::hash(frame).as_bytes()),
+                    "frame_len": frame.len(),
+                }),
+            )?;
         }
-        tx.execute(
-            "INSERT INTO submissions (round, sender, frame) VALUES (?1, ?2, ?3)",
-            params![r, sender, frame],
-        )
-        .op("inserting a submission")?;
-        let at_ms = now_ms();
-        append_audit_in(
-            &tx,
-            at_ms,
-            "submission_accepted",
-            &json!({
-                "round": round,
-                "sender": sender,
-                "frame_digest": hex(blake3::hash(frame).as_bytes()),
-                "frame_len": frame.len(),
-            }),
-        )?;
-        tx.commit().op("committing a submission")
+        tx.commit().op("committing submissions")
     }
 
     /// The submissions of `round`, in acceptance order.
