@@ -247,6 +247,12 @@ pub fn serve(a: ConfigArgs) -> anyhow::Result<()> {
                             "epsilon": r.epsilon, "contributors": r.contributors.len(), "invited": r.sampled,
                             "decryption_requests": r.decryption_requests, "failed": r.failed, "seconds": r.time.round_s}));
                     }
+                    Some(ServerNotice::CollectionClosed { round, accepted }) => {
+                        println!("{}", json!({"event": "collection_closed", "round": round, "accepted": accepted}));
+                    }
+                    Some(ServerNotice::DecryptionRequested { round, set, rerandomized }) => {
+                        println!("{}", json!({"event": "decryption_requested", "round": round, "set": set, "rerandomized": rerandomized}));
+                    }
                     Some(ServerNotice::Refused { peer, reason }) => {
                         println!("{}", json!({"event": "refused", "peer": peer, "reason": reason}));
                     }

@@ -185,6 +185,22 @@ pub enum ServerNotice {
         /// Whether it was recovered from the store.
         recovered: bool,
     },
+    /// Collection closed.
+    CollectionClosed {
+        /// Round.
+        round: u64,
+        /// Accepted submissions.
+        accepted: usize,
+    },
+    /// A decryption request went to a set of members.
+    DecryptionRequested {
+        /// Round.
+        round: u64,
+        /// The set's Shamir indices.
+        set: Vec<u16>,
+        /// Whether the aggregate was re-randomized (not the first request).
+        rerandomized: bool,
+    },
     /// A round ended (completed or failed).
     RoundDone(Box<RoundReport>),
     /// A peer or a frame was refused.
@@ -1024,6 +1040,10 @@ impl Driver {
                             "round {round}: collection closed with {contributors} ({by:?})"
                         );
                         mark_closed = true;
+                        let _ = self.notices.send(ServerNotice::CollectionClosed {
+                            round,
+                            accepted: contributors,
+                        });
                     }
                     ServerEvent::DecryptionRequested {
                         request,
@@ -1032,6 +1052,11 @@ impl Driver {
                     } => {
                         requests += 1;
                         self.shared.metrics.inc_decryption_requests();
+                        let _ = self.notices.send(ServerNotice::DecryptionRequested {
+                            round,
+                            set: set.clone(),
+                            rerandomized: requests > 1,
+                        });
                         request_digest.insert(request.0, aggregate_digest);
                         for m in set {
                             if let Some(p) = fed.roster.member(m)
