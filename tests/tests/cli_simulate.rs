@@ -84,3 +84,59 @@ fn simulate_refuses_bad_flags_with_their_names() {
         assert!(!err.contains("panicked"), "{a:?}: {err}");
     }
 }
+
+/// The README's main job, small: the default transport is QUIC over
+/// loopback with mutual TLS; the report says so and carries the server's
+/// metrics, and `--server-dir` keeps the store, whose audit chain and model
+/// registry the CLI reads back.
+#[test]
+fn simulate_over_quic_by_default_keeps_a_verifiable_store() {
+    let dir = std::env::temp_dir().join(format!("fedhe-simq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let report = dir.join("r.json");
+    let plot = dir.join("r.png");
+    let server = dir.join("server");
+    let out = fedhe(&[
+        "simulate",
+        "--clients",
+        "30",
+        "--clients-per-round",
+        "15",
+        "--min-clients",
+        "8",
+        "--rounds",
+        "2",
+        "--server-dir",
+        server.to_str().expect("path"),
+        "--report",
+        report.to_str().expect("path"),
+        "--plot",
+        plot.to_str().expect("path"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(v["transport"], "quic");
+    let rounds = v["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2);
+    for r in rounds {
+        assert!(r["failed"].is_null(), "{r}");
+    }
+    let accepted: u64 = rounds
+        .iter()
+        .map(|r| r["contributors"].as_array().expect("contributors").len() as u64)
+        .sum();
+    assert_eq!(v["metrics"]["submissions_accepted_total"], accepted);
+    let data_dir = server.join("server");
+    let d = data_dir.to_str().expect("path");
+    let audit = fedhe_tests::fedhe_json(&["audit", "verify", "--data-dir", d, "--json"]);
+    assert_eq!(audit["ok"], true);
+    let models = fedhe_tests::fedhe_json(&["models", "list", "--data-dir", d, "--json"]);
+    assert_eq!(models["models"].as_array().expect("models").len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
