@@ -34,6 +34,9 @@ pub enum FederationError {
     /// A key on the roster.
     #[error(transparent)]
     Protocol(#[from] fedhe_protocols::Error),
+    /// A setting out of range.
+    #[error(transparent)]
+    Sim(Box<crate::sim::SimError>),
     /// Protocol roster.
     #[error(transparent)]
     Round(#[from] fedhe_protocols::round::RoundError),
@@ -194,13 +197,22 @@ pub struct RoundPlan {
     pub max_per_round: usize,
 }
 
-/// Plans the rounds of a run: DDGauss for `(ε, δ)` over `rounds` rounds of
-/// Poisson sampling at `rate` from `population`, or (without DP) the
-/// granularity that keeps the sum from wrapping.
+/// The most contributions a round of Poisson sampling at `rate` from
+/// `population` takes: the mean plus six standard deviations (and 6), at
+/// most the HE parameters' contributor limit.
+pub fn max_per_round(ctx: &HeContext, population: usize, rate: f64, min_clients: usize) -> usize {
+    crate::sim::max_per_round(crate::sim::Sampling::Poisson { rate }, population)
+        .min(ctx.params().max_contributors as usize)
+        .max(min_clients)
+}
+
+/// Plans the rounds of a run: DDGauss for `(ε, δ)` over `rounds` rounds
+/// sampled at `rate` with at most `max_n` contributions a round, or
+/// (without DP) the granularity that keeps such a sum from wrapping.
 #[expect(clippy::too_many_arguments, reason = "the plan's inputs, each named")]
 pub fn plan_rounds(
     ctx: &HeContext,
-    population: usize,
+    max_n: usize,
     rate: f64,
     min_clients: usize,
     dim: usize,
@@ -210,10 +222,6 @@ pub fn plan_rounds(
     rounds: u64,
     deadline_millis: u64,
 ) -> Result<RoundPlan, FederationError> {
-    let m = rate * population as f64;
-    let max_n = (((m + 6.0 * m.sqrt() + 6.0).ceil() as usize).min(population))
-        .min(ctx.params().max_contributors as usize)
-        .max(min_clients);
     let max_bits = ctx.params().plaintext_bits;
     let plan = match dp {
         Some(t) => Some(plan_ddgauss(&PlanInput::new(
@@ -240,7 +248,7 @@ pub fn plan_rounds(
         ),
         None => (
             gamma_without_noise(max_n, clip, dim.next_power_of_two(), bits)
-                .map_err(|e| FederationError::Invalid(e.to_string()))?,
+                .map_err(|e| FederationError::Sim(Box::new(e)))?,
             NoiseRatio { num: 0, den: 1 },
         ),
     };

@@ -638,7 +638,12 @@ async fn drive(
     let dim = model.params().len();
     let plan = plan_rounds(
         &fed.ctx,
-        fed.clients,
+        crate::federation::max_per_round(
+            &fed.ctx,
+            fed.clients,
+            opts.sampling_rate,
+            opts.min_clients,
+        ),
         opts.sampling_rate,
         opts.min_clients,
         dim,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use fedhe_dp::accountant::default_orders;
 use fedhe_dp::ddgauss::{DdgEncoder, add_mod};
 use fedhe_dp::ledger::{Budget, RoundRecord};
-use fedhe_dp::planner::{Plan, PlanInput, plan_ddgauss};
+use fedhe_dp::planner::Plan;
 use fedhe_he::{DealtCommittee, DecryptionBudget, HeContext, PublicKey};
 use fedhe_learn::{FederatedData, ModelSpec, TrainConfig, local_train};
 use fedhe_protocols::round::{
@@ -41,8 +41,8 @@ use fedhe_protocols::round::{
     Roster, ServerEvent, ServerRound, ServerRoundConfig,
 };
 use fedhe_protocols::{
-    FederationId, Kind, Message, Model, NoiseRatio, ParticipantId, RoundConfig, RoundId,
-    SigningKey, model_digest,
+    FederationId, Kind, Message, Model, ParticipantId, RoundConfig, RoundId, SigningKey,
+    model_digest,
 };
 use rand::RngExt as _;
 use rand_chacha::ChaCha20Rng;
@@ -520,49 +520,31 @@ pub fn run(
         .build(data.n_features(), data.n_classes(), cfg.seed)?;
     let mut global = model.params().to_vec();
     let dim = global.len();
-    let padded = dim.next_power_of_two();
     let sampling_rate = match cfg.sampling {
         Sampling::Poisson { rate } => rate,
         Sampling::Fixed { per_round } => per_round as f64 / population as f64,
     };
     let max_n = max_per_round(cfg.sampling, population);
-    let max_bits = ctx.params().plaintext_bits;
-    let plan: Option<Plan> = match cfg.dp {
-        Some(t) => Some(plan_ddgauss(&PlanInput::new(
-            max_n as u64,
-            cfg.min_clients as u64,
-            dim,
-            cfg.clip,
-            cfg.bits,
-            t.epsilon,
-            t.delta,
-            cfg.rounds as u64,
-            sampling_rate,
-            max_bits,
-        ))?),
-        None => None,
-    };
-    let (gamma, noise) = match &plan {
-        Some(p) => (
-            p.gamma,
-            NoiseRatio {
-                num: p.noise_sigma2.num(),
-                den: p.noise_sigma2.den(),
-            },
-        ),
-        None => (
-            gamma_without_noise(max_n, cfg.clip, padded, cfg.bits)?,
-            NoiseRatio { num: 0, den: 1 },
-        ),
-    };
-    let round_config = RoundConfig {
-        clip: cfg.clip,
-        gamma,
-        bits: cfg.bits as u8,
-        noise,
-        min_contributors: cfg.min_clients as u32,
-        deadline_millis: DEADLINE.as_millis() as u64,
-    };
+    let planned = crate::federation::plan_rounds(
+        &ctx,
+        max_n,
+        sampling_rate,
+        cfg.min_clients,
+        dim,
+        cfg.clip,
+        cfg.bits,
+        cfg.dp,
+        cfg.rounds as u64,
+        DEADLINE.as_millis() as u64,
+    )
+    .map_err(|e| match e {
+        crate::federation::FederationError::Dp(e) => SimError::Dp(e),
+        crate::federation::FederationError::Sim(e) => *e,
+        other => config_err("plan", other.to_string()),
+    })?;
+    let plan: Option<Plan> = planned.plan;
+    let round_config = planned.config;
+    let gamma = round_config.gamma;
     let mut budget = match (&plan, cfg.dp) {
         (Some(p), Some(t)) => Some(Budget::new(
             // The plan's ε at the minimum contributors, with slack for the
