@@ -235,6 +235,9 @@ impl RunningServer {
     }
 }
 
+/// Longest a peer may take to send one frame once its stream is open.
+const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Most accepted submissions made durable in one transaction.
 const GROUP_COMMIT: usize = 64;
 /// Longest an accepted submission waits for its batch's commit.
@@ -521,7 +524,18 @@ async fn connection(incoming: quinn::Incoming, shared: Arc<ConnShared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let guard = shared.metrics.inflight_guard();
-            let r = wire::read_frame(&mut recv, &shared.limits).await;
+            // A peer that opens a stream and stalls gives its permit back.
+            let r = match tokio::time::timeout(
+                FRAME_READ_TIMEOUT,
+                wire::read_frame(&mut recv, &shared.limits),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(WireError::Read(format!(
+                    "no complete frame within {FRAME_READ_TIMEOUT:?}"
+                ))),
+            };
             drop(guard);
             match r {
                 Ok((kind, frame)) => {
@@ -535,7 +549,10 @@ async fn connection(incoming: quinn::Incoming, shared: Arc<ConnShared>) {
                     });
                 }
                 Err(e) => {
-                    if matches!(e, WireError::Header(_) | WireError::Trailing) {
+                    if matches!(
+                        e,
+                        WireError::Header(_) | WireError::Trailing | WireError::Read(_)
+                    ) {
                         let _ = recv.stop(4u32.into());
                     }
                     shared.metrics.inc_refused(e.label());
