@@ -109,7 +109,7 @@ fn member_parts(
         &p,
     )?;
     let keys = dkg::MemberKeys::from_secret_bytes(&name(&m.identity.key), &secret)?;
-    let seed = zeroize::Zeroizing::new(keys.signing_key());
+    let seed = zeroize::Zeroizing::new(<[u8; 32]>::try_from(&keys.to_secret_bytes()[..32])?);
     let creds = Credentials::from_seed(&name(&m.identity.cert), &read(&m.identity.cert)?, &seed)?;
     let (t, _) = dkg::verify_transcript(&name(transcript), &read(transcript)?, None)?;
     let (header, bytes) = sealed::open(
