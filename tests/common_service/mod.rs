@@ -376,6 +376,8 @@ impl Fixture {
 #[derive(Default)]
 struct Lines {
     lines: Vec<Value>,
+    /// When each line was read.
+    at: Vec<Instant>,
     eof: bool,
 }
 
@@ -420,7 +422,9 @@ impl Proc {
                 let Ok(line) = line else { break };
                 let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 let (m, cv) = &*o;
-                m.lock().expect("lines").lines.push(v);
+                let mut g = m.lock().expect("lines");
+                g.lines.push(v);
+                g.at.push(Instant::now());
                 cv.notify_all();
             }
             let (m, cv) = &*o;
@@ -444,6 +448,17 @@ impl Proc {
     /// Lines printed so far.
     pub fn lines(&self) -> Vec<Value> {
         self.out.0.lock().expect("lines").lines.clone()
+    }
+
+    /// Lines read by this process after `t`.
+    pub fn lines_since(&self, t: Instant) -> Vec<Value> {
+        let g = self.out.0.lock().expect("lines");
+        g.lines
+            .iter()
+            .zip(&g.at)
+            .filter(|(_, at)| **at > t)
+            .map(|(v, _)| v.clone())
+            .collect()
     }
 
     /// How many lines so far (a cursor for [`Proc::wait_from`]).
@@ -692,6 +707,8 @@ pub struct Run {
     pub server: Option<Proc>,
     /// Earlier server processes (killed), for diagnostics.
     pub old_servers: Vec<Proc>,
+    /// When the running server printed `listening`.
+    pub server_since: Option<Instant>,
     /// Clients by id.
     pub clients: BTreeMap<u32, Proc>,
     /// Members by id.
@@ -723,6 +740,7 @@ impl Run {
             addr,
             server: None,
             old_servers: vec![],
+            server_since: None,
             clients: BTreeMap::new(),
             members: BTreeMap::new(),
             others: vec![],
@@ -842,8 +860,13 @@ impl Run {
     /// Starts `fedhe serve` and waits for its `listening` line.
     pub fn start_server(&mut self) -> &Proc {
         assert!(self.server.is_none(), "the server runs already");
-        let p = self.spawn("server", "serve", &self.dir.join("serve.toml"));
+        let name = match self.old_servers.len() {
+            0 => "server".to_string(),
+            k => format!("server-{}", k + 1),
+        };
+        let p = self.spawn(&name, "serve", &self.dir.join("serve.toml"));
         p.wait_event("listening", None, Duration::from_secs(60));
+        self.server_since = Some(Instant::now());
         self.server = Some(p);
         self.server()
     }
@@ -1319,6 +1342,34 @@ pub mod raw {
             )
             .await;
         }
+    }
+
+    /// A client that connects as `me`, reads nothing, sends nothing, and
+    /// reconnects (handshakes bounded to 5 s) whenever its connection ends;
+    /// returns how many connections it has made so far.
+    pub fn spawn_silent(
+        rt: &tokio::runtime::Runtime,
+        trust: &Trust,
+        me: &Credentials,
+        addr: SocketAddr,
+    ) -> Arc<std::sync::atomic::AtomicUsize> {
+        let cfg = config_with(trust, me);
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        rt.spawn(async move {
+            let ep = endpoint();
+            loop {
+                if let Ok(connecting) = ep.connect_with(cfg.clone(), addr, "localhost")
+                    && let Ok(Ok(conn)) =
+                        tokio::time::timeout(Duration::from_secs(5), connecting).await
+                {
+                    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = conn.closed().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        count
     }
 
     /// Sends one frame (or any bytes) on a new stream of `c`.
