@@ -537,6 +537,60 @@ fn submission(w: &World, id: ParticipantId, round: u64, key: &SigningKey) -> Sub
     Submission::new_signed(FED, RoundId(round), id, &list, key)
 }
 
+/// Receipts sent by the server in its queued transmits, by recipient.
+fn receipts(s: &mut ServerRound) -> Vec<ParticipantId> {
+    let mut v = vec![];
+    while let Some(t) = s.poll_transmit() {
+        if let Message::Receipt(r) = t.message {
+            assert_eq!(r.sender, t.to);
+            v.push(t.to);
+        }
+    }
+    v
+}
+
+#[test]
+fn a_resent_durable_submission_gets_its_receipt_again_and_counts_once() {
+    let w = world(4, 2, 3);
+    let t0 = Instant::now();
+    let mut server = w.server(t0, 5, config(2, 0), 4);
+    drain(&mut server);
+    let (&a, ka) = w.client_keys.iter().next().expect("client");
+    let s = submission(&w, a, 5, ka);
+    server.handle_frame(t0, a, &bytes(&s.clone().into()));
+    assert!(server_refusals(&mut server).is_empty());
+    // Not yet durable: the same bytes again get no receipt.
+    server.handle_frame(t0, a, &bytes(&s.clone().into()));
+    assert_eq!(
+        server_refusals(&mut server),
+        [RefusalReason::ReplayedSubmission]
+    );
+    assert!(
+        receipts(&mut server).is_empty(),
+        "no receipt before durable"
+    );
+    assert!(server.acknowledge(a));
+    assert_eq!(receipts(&mut server), [a]);
+    assert!(!server.acknowledge(a), "acknowledged once");
+    // Durable: a re-send (its receipt was lost) is still not counted
+    // twice, and the receipt goes out again.
+    server.handle_frame(t0, a, &bytes(&s.clone().into()));
+    assert_eq!(
+        server_refusals(&mut server),
+        [RefusalReason::ReplayedSubmission]
+    );
+    assert_eq!(receipts(&mut server), [a]);
+    // A different submission from the same sender gets no receipt.
+    let other = fedhe_he::CiphertextList::encrypt(&w.pk, &[2u64; 64], &mut rng(98)).expect("enc");
+    let s2 = Submission::new_signed(FED, RoundId(5), a, &other, ka);
+    server.handle_frame(t0, a, &bytes(&s2.into()));
+    assert_eq!(
+        server_refusals(&mut server),
+        [RefusalReason::DuplicateSender]
+    );
+    assert!(receipts(&mut server).is_empty());
+}
+
 #[test]
 fn server_refuses_replays_stale_rounds_bad_signatures_and_strangers() {
     let w = world(4, 2, 3);

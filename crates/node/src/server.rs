@@ -38,7 +38,7 @@
 //! accountant's amplification assumes it over the roster's clients, which
 //! is exact when every client stays connected).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -977,6 +977,13 @@ impl Driver {
         }
         let mut stored_shares: HashMap<(u32, [u8; 32]), Vec<u8>> = HashMap::new();
         let mut replay_count = 0usize;
+        // What the replay of stored submissions raised besides their
+        // acceptance (collection closed at quorum, the decryption request
+        // that follows): handled by the loop below like any other event.
+        let mut deferred: VecDeque<ServerEvent> = VecDeque::new();
+        // Clients whose submission this round holds, to re-send a lost
+        // receipt when they reconnect.
+        let mut holding: BTreeSet<u32> = BTreeSet::new();
         if recovered {
             // Every stored (acknowledged or not yet acknowledged but
             // durable) submission goes back into the sum.
@@ -986,6 +993,7 @@ impl Driver {
                 while let Some(e) = server.poll_event() {
                     match e {
                         ServerEvent::Accepted { sender, .. } => {
+                            holding.insert(sender.0);
                             server.acknowledge(sender);
                         }
                         ServerEvent::Refused {
@@ -998,7 +1006,7 @@ impl Driver {
                                 from.0
                             );
                         }
-                        other => tracing::debug!("round {round}: during replay: {other:?}"),
+                        other => deferred.push_back(other),
                     }
                 }
             }
@@ -1023,14 +1031,19 @@ impl Driver {
         let mut pending: Vec<(u32, Vec<u8>)> = Vec::new();
         let mut flush_at: Option<Instant> = None;
         let mut completed = false;
+        // The decryption request each member has not answered yet, re-sent
+        // when it (re)connects: a request that went out while the member
+        // was away (a restart of either side) is not lost.
+        let mut outstanding: HashMap<u32, Arc<Vec<u8>>> = HashMap::new();
         loop {
             // Events of what just happened.
             let mut replay: Vec<(u32, Vec<u8>)> = Vec::new();
             let mut refused_now: BTreeSet<u32> = BTreeSet::new();
             let mut mark_closed = false;
-            while let Some(e) = server.poll_event() {
+            while let Some(e) = deferred.pop_front().or_else(|| server.poll_event()) {
                 match e {
                     ServerEvent::Accepted { sender, bytes, .. } => {
+                        holding.insert(sender.0);
                         let frame = match last_frame.take() {
                             Some((id, Kind::Submission, f)) if id == sender.0 => f,
                             _ => {
@@ -1146,6 +1159,10 @@ impl Driver {
             }
             // A decryption share the machine took (no refusal) is kept for
             // a restart.
+            if let Some((id, Kind::DecryptShare | Kind::Refusal, _)) = &last_frame {
+                // A member answered (or declined): nothing to re-send.
+                outstanding.remove(id);
+            }
             if let Some((id, Kind::DecryptShare, f)) = last_frame.take()
                 && !refused_now.contains(&id)
                 && let Some(d) = share_digest(&f, &request_digest)
@@ -1162,6 +1179,9 @@ impl Driver {
                 }
                 let kind = t.message.kind();
                 let frame = Arc::new(t.message.encode()?);
+                if kind == Kind::DecryptRequest {
+                    outstanding.insert(t.to.0, frame.clone());
+                }
                 send(&self.shared.peers, t.to, kind, frame);
             }
             for (m, f) in replay {
@@ -1206,8 +1226,21 @@ impl Driver {
                         Inbound::Connected { id, role } => {
                             let m = Inbound::Connected { id, role };
                             self.bookkeeping(&m);
-                            if role == Role::Client && invited.contains(&id) && collect_closed.is_none() {
+                            // The round open again: to an invited client while
+                            // collection is open, and after it to one whose
+                            // submission the round holds (it re-sends it if
+                            // its receipt was lost, and gets the receipt).
+                            if role == Role::Client
+                                && invited.contains(&id)
+                                && (collect_closed.is_none() || holding.contains(&id))
+                            {
                                 send(&self.shared.peers, ParticipantId(id), Kind::RoundOpen, open_frame.clone());
+                            }
+                            if role == Role::Committee
+                                && let Some(f) = outstanding.get(&id)
+                            {
+                                tracing::info!("round {round}: decryption request re-sent to member {id}");
+                                send(&self.shared.peers, ParticipantId(id), Kind::DecryptRequest, f.clone());
                             }
                         }
                         other => self.bookkeeping(&other),

@@ -389,6 +389,13 @@ impl ServerRound {
         }
         if let Some(c) = self.accepted.get(&from) {
             let (reason, detail) = if c.digest == s.digest {
+                // The sender's own submission again, typically re-sent
+                // because its receipt was lost (a server restart): it is
+                // not counted twice, and if it is already durable the
+                // receipt goes out again (receipts are idempotent).
+                if !self.unacked.contains(&from) {
+                    self.queue_receipt(from);
+                }
                 (RefusalReason::ReplayedSubmission, "already accepted")
             } else {
                 (
@@ -443,6 +450,11 @@ impl ServerRound {
         if !self.unacked.remove(&sender) {
             return false;
         }
+        self.queue_receipt(sender)
+    }
+
+    /// Queues the receipt of `sender`'s accepted submission.
+    fn queue_receipt(&mut self, sender: ParticipantId) -> bool {
         let Some(c) = self.accepted.get(&sender) else {
             return false;
         };
