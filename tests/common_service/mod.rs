@@ -1139,6 +1139,7 @@ pub mod raw {
         TransportLimits {
             max_streams: 16,
             idle_timeout: Duration::from_secs(30),
+            receive_window: TransportLimits::PEER_RECEIVE_WINDOW,
         }
     }
 

@@ -126,6 +126,11 @@ pub struct Limits {
     pub max_frames_per_second: f64,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout_secs: u64,
+    /// KiB a peer may send on its connection before the server reads them
+    /// (QUIC flow control, per connection and per stream). Data waiting for
+    /// an in-flight permit is at most `max_connections ×` this; raise it
+    /// for peers far away (it caps one upload at window ÷ RTT).
+    pub receive_window_kib: u32,
 }
 
 impl Default for Limits {
@@ -136,6 +141,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_frames_per_second: 20.0,
             idle_timeout_secs: 60,
+            receive_window_kib: 128,
         }
     }
 }
@@ -603,6 +609,13 @@ impl ServeConfig {
             l.idle_timeout_secs,
             1,
             86_400,
+        )?;
+        check_range(
+            file,
+            "limits.receive_window_kib",
+            l.receive_window_kib,
+            16,
+            1 << 20,
         )
     }
 
@@ -777,6 +790,8 @@ mod tests {
         assert!(e.contains("dp.epsilon"), "{e}");
         let e = err(&SERVE.replace("kind = \"softmax\"", "kind = \"cnn\""));
         assert!(e.contains("model.kind"), "{e}");
+        let e = err(&SERVE.replace("receive_window_kib = 128", "receive_window_kib = 4"));
+        assert!(e.contains("limits.receive_window_kib"), "{e}");
         let e = err(&SERVE.replace(
             "metrics_listen = \"127.0.0.1:9464\"",
             "metrics_listen = \"0.0.0.0:9464\"",

@@ -236,6 +236,7 @@ fn transport(idle: Duration) -> TransportLimits {
     TransportLimits {
         max_streams: 16,
         idle_timeout: idle,
+        receive_window: TransportLimits::PEER_RECEIVE_WINDOW,
     }
 }
 

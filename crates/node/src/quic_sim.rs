@@ -267,6 +267,7 @@ async fn run_async(
         max_streams_per_peer: 4,
         max_frames_per_second: 50.0,
         idle_timeout_secs: 60,
+        ..fedhe_config::Limits::default()
     };
     let model_probe = cfg
         .model

@@ -44,6 +44,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use fedhe_dp::accountant::default_orders;
 use fedhe_dp::ledger::{Budget, Mechanism, RoundRecord};
 use fedhe_keys::pki::Role;
@@ -276,7 +277,7 @@ enum Inbound {
         role: Role,
         kind: Kind,
         frame: Vec<u8>,
-        _permit: tokio::sync::OwnedSemaphorePermit,
+        permit: Permit,
     },
     Refused {
         id: Option<u32>,
@@ -380,6 +381,7 @@ pub async fn start(
     let tl = TransportLimits {
         max_streams: opts.limits.max_streams_per_peer,
         idle_timeout: Duration::from_secs(opts.limits.idle_timeout_secs),
+        receive_window: opts.limits.receive_window_kib.saturating_mul(1024),
     };
     let sc = tls::server_config(&fed.trust, &opts.credentials, tl)?;
     let endpoint =
@@ -545,7 +547,7 @@ async fn connection(incoming: quinn::Incoming, shared: Arc<ConnShared>) {
                         role: p.role,
                         kind,
                         frame,
-                        _permit: permit,
+                        permit,
                     });
                 }
                 Err(e) => {
@@ -590,7 +592,7 @@ async fn connection(incoming: quinn::Incoming, shared: Arc<ConnShared>) {
 
 /// Sends `frame` to `to`: decryption requests on its committee connection,
 /// everything else on its client connection (or its committee one).
-fn send(peers: &Peers, to: ParticipantId, kind: Kind, frame: Arc<Vec<u8>>) -> bool {
+fn send(peers: &Peers, to: ParticipantId, kind: Kind, frame: Bytes) -> bool {
     let conn = peers.lock().ok().and_then(|m| {
         let c = m.get(&(to.0, Role::Committee)).cloned();
         let k = m.get(&(to.0, Role::Client)).cloned();
@@ -603,7 +605,7 @@ fn send(peers: &Peers, to: ParticipantId, kind: Kind, frame: Arc<Vec<u8>>) -> bo
     match conn {
         Some(conn) => {
             tokio::spawn(async move {
-                if let Err(e) = wire::send_frame(&conn, &frame).await {
+                if let Err(e) = wire::send_frame_shared(&conn, frame).await {
                     tracing::debug!("sending to {}: {e}", to.0);
                 }
             });
@@ -612,6 +614,9 @@ fn send(peers: &Peers, to: ParticipantId, kind: Kind, frame: Arc<Vec<u8>>) -> bo
         None => false,
     }
 }
+
+/// A slot of `max_inflight_submissions`.
+type Permit = tokio::sync::OwnedSemaphorePermit;
 
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
@@ -957,11 +962,11 @@ impl Driver {
             os_rng()?,
         )?;
         // The round open, kept to re-send to clients that (re)connect.
-        let mut open_frame: Option<Arc<Vec<u8>>> = None;
+        let mut open_frame: Option<Bytes> = None;
         let mut pending_out = Vec::new();
         while let Some(t) = server.poll_transmit() {
             if matches!(t.message, Message::RoundOpen(_)) && open_frame.is_none() {
-                open_frame = Some(Arc::new(t.message.encode()?));
+                open_frame = Some(Bytes::from(t.message.encode()?));
             }
             pending_out.push(t);
         }
@@ -976,7 +981,6 @@ impl Driver {
             );
         }
         let mut stored_shares: HashMap<(u32, [u8; 32]), Vec<u8>> = HashMap::new();
-        let mut replay_count = 0usize;
         // What the replay of stored submissions raised besides their
         // acceptance (collection closed at quorum, the decryption request
         // that follows): handled by the loop below like any other event.
@@ -987,9 +991,11 @@ impl Driver {
         if recovered {
             // Every stored (acknowledged or not yet acknowledged but
             // durable) submission goes back into the sum.
-            for (sender, frame) in block(|| self.store.submissions(round))? {
-                server.handle_frame(start, ParticipantId(sender), &frame);
-                replay_count += 1;
+            // Streamed from the store: one stored frame in memory at a time.
+            let store = &self.store;
+            let replay_count = block(|| {
+                store.for_each_submission(round, |sender, frame| {
+                server.handle_frame(start, ParticipantId(sender), frame);
                 while let Some(e) = server.poll_event() {
                     match e {
                         ServerEvent::Accepted { sender, .. } => {
@@ -1009,7 +1015,8 @@ impl Driver {
                         other => deferred.push_back(other),
                     }
                 }
-            }
+                })
+            })?;
             for s in block(|| self.store.shares(round))? {
                 stored_shares.insert((s.member, s.aggregate_digest), s.frame);
             }
@@ -1027,14 +1034,18 @@ impl Driver {
         let mut request_digest: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
         let mut failed: Option<String> = None;
         let mut decoded_update: Option<(Vec<f32>, u64)> = None;
-        let mut last_frame: Option<(u32, Kind, Vec<u8>)> = None;
-        let mut pending: Vec<(u32, Vec<u8>)> = Vec::new();
+        // The frame just handed to the machine, with its in-flight permit.
+        let mut last_frame: Option<(u32, Kind, Vec<u8>, Option<Permit>)> = None;
+        // Accepted, not yet durable: each keeps its permit until the group
+        // commit, so received-but-not-durable submissions are bounded by
+        // `max_inflight_submissions` (not twice that).
+        let mut pending: Vec<(u32, Vec<u8>, Option<Permit>)> = Vec::new();
         let mut flush_at: Option<Instant> = None;
         let mut completed = false;
         // The decryption request each member has not answered yet, re-sent
         // when it (re)connects: a request that went out while the member
         // was away (a restart of either side) is not lost.
-        let mut outstanding: HashMap<u32, Arc<Vec<u8>>> = HashMap::new();
+        let mut outstanding: HashMap<u32, Bytes> = HashMap::new();
         loop {
             // Events of what just happened.
             let mut replay: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -1044,15 +1055,15 @@ impl Driver {
                 match e {
                     ServerEvent::Accepted { sender, bytes, .. } => {
                         holding.insert(sender.0);
-                        let frame = match last_frame.take() {
-                            Some((id, Kind::Submission, f)) if id == sender.0 => f,
+                        let (frame, permit) = match last_frame.take() {
+                            Some((id, Kind::Submission, f, p)) if id == sender.0 => (f, p),
                             _ => {
                                 return Err(ServerError::Record(
                                     "an accepted submission without its frame".into(),
                                 ));
                             }
                         };
-                        pending.push((sender.0, frame));
+                        pending.push((sender.0, frame, permit));
                         bytes_up.push(bytes);
                     }
                     ServerEvent::Refused {
@@ -1143,10 +1154,10 @@ impl Driver {
                 flush_at = None;
                 let t = Instant::now();
                 let batch: Vec<(u32, &[u8])> =
-                    pending.iter().map(|(s, f)| (*s, f.as_slice())).collect();
+                    pending.iter().map(|(s, f, _)| (*s, f.as_slice())).collect();
                 block(|| self.store.add_submissions(round, &batch))?;
                 time.aggregate_s += t.elapsed().as_secs_f64();
-                for (s, _) in pending.drain(..) {
+                for (s, _, _permit) in pending.drain(..) {
                     self.shared.metrics.inc_accepted();
                     server.acknowledge(ParticipantId(s));
                 }
@@ -1159,11 +1170,11 @@ impl Driver {
             }
             // A decryption share the machine took (no refusal) is kept for
             // a restart.
-            if let Some((id, Kind::DecryptShare | Kind::Refusal, _)) = &last_frame {
+            if let Some((id, Kind::DecryptShare | Kind::Refusal, _, _)) = &last_frame {
                 // A member answered (or declined): nothing to re-send.
                 outstanding.remove(id);
             }
-            if let Some((id, Kind::DecryptShare, f)) = last_frame.take()
+            if let Some((id, Kind::DecryptShare, f, _)) = last_frame.take()
                 && !refused_now.contains(&id)
                 && let Some(d) = share_digest(&f, &request_digest)
             {
@@ -1178,7 +1189,7 @@ impl Driver {
                     continue;
                 }
                 let kind = t.message.kind();
-                let frame = Arc::new(t.message.encode()?);
+                let frame = Bytes::from(t.message.encode()?);
                 if kind == Kind::DecryptRequest {
                     outstanding.insert(t.to.0, frame.clone());
                 }
@@ -1208,7 +1219,7 @@ impl Driver {
                 m = self.rx.recv() => {
                     let Some(m) = m else { return Ok(Step::Stop) };
                     match m {
-                        Inbound::Frame { id, role, kind, frame, _permit } => {
+                        Inbound::Frame { id, role, kind, frame, permit } => {
                             if !allowed(role, kind) {
                                 self.shared.metrics.inc_refused("role");
                                 let detail = format!("participant {id} sent a {kind:?} on its {role} connection");
@@ -1221,7 +1232,7 @@ impl Driver {
                             if collect_closed.is_none() {
                                 time.aggregate_s += t.elapsed().as_secs_f64();
                             }
-                            last_frame = Some((id, kind, frame));
+                            last_frame = Some((id, kind, frame, Some(permit)));
                         }
                         Inbound::Connected { id, role } => {
                             let m = Inbound::Connected { id, role };

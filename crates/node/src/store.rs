@@ -987,22 +987,36 @@ impl Store {
 
     /// The submissions of `round`, in acceptance order.
     pub fn submissions(&self, round: u64) -> Result<Vec<(u32, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.for_each_submission(round, |sender, frame| out.push((sender, frame.to_vec())))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each stored submission of `round` (sender, frame),
+    /// in acceptance order, one row in memory at a time: a recovery replay
+    /// of hundreds of multi-MiB submissions does not hold them all.
+    pub fn for_each_submission(&self, round: u64, mut f: impl FnMut(u32, &[u8])) -> Result<usize> {
         let r = to_i64(round, "round")?;
         let mut stmt = self
             .conn
             .prepare("SELECT sender, frame FROM submissions WHERE round = ?1 ORDER BY id")
             .op("preparing the submissions query")?;
-        let rows = stmt
-            .query_map([r], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
-            .op("reading submissions")?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (sender, frame) = row.op("reading a submission")?;
-            out.push((to_u32(sender, "submission sender")?, frame));
+        let mut rows = stmt.query([r]).op("reading submissions")?;
+        let mut n = 0usize;
+        while let Some(row) = rows.next().op("reading a submission")? {
+            let sender: i64 = row.get(0).op("reading a submission's sender")?;
+            let sender = to_u32(sender, "submission sender")?;
+            let frame = row
+                .get_ref(1)
+                .op("reading a submission's frame")?
+                .as_blob()
+                .map_err(|e| StoreError::Corrupt {
+                    what: format!("a submission's frame: {e}"),
+                })?;
+            f(sender, frame);
+            n += 1;
         }
-        Ok(out)
+        Ok(n)
     }
 
     /// Stores a decryption share received for the open round `round`.

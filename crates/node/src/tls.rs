@@ -215,12 +215,26 @@ pub struct TransportLimits {
     pub max_streams: u32,
     /// Idle timeout.
     pub idle_timeout: std::time::Duration,
+    /// Bytes the peer may send on one connection (over all its streams)
+    /// before the application reads them: what quinn buffers per
+    /// connection. On the server this bounds the data waiting for an
+    /// in-flight permit at `connections × receive_window`, instead of
+    /// quinn's default 1.25 MB per stream and no connection limit.
+    pub receive_window: u32,
+}
+
+impl TransportLimits {
+    /// Defaults for a peer that receives only small frames and the model
+    /// (clients, members): quinn's per-stream default.
+    pub const PEER_RECEIVE_WINDOW: u32 = 1_250_000;
 }
 
 fn transport(l: TransportLimits) -> Result<Arc<quinn::TransportConfig>, TlsError> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_uni_streams(l.max_streams.into());
     t.max_concurrent_bidi_streams(0u32.into());
+    t.stream_receive_window(l.receive_window.into());
+    t.receive_window(l.receive_window.into());
     t.max_idle_timeout(Some(
         l.idle_timeout
             .try_into()

@@ -111,3 +111,22 @@ pub async fn send_frame(conn: &quinn::Connection, frame: &[u8]) -> Result<(), Wi
     send.finish().map_err(|e| WireError::Write(e.to_string()))?;
     Ok(())
 }
+
+/// Sends one frame on a new stream of `conn` without copying it into the
+/// connection's send buffer: the same frame sent to many peers (a round
+/// open carrying the model) is held once, however many connections still
+/// have it in flight.
+pub async fn send_frame_shared(
+    conn: &quinn::Connection,
+    frame: bytes::Bytes,
+) -> Result<(), WireError> {
+    let mut send = conn
+        .open_uni()
+        .await
+        .map_err(|e| WireError::Write(e.to_string()))?;
+    send.write_chunk(frame)
+        .await
+        .map_err(|e| WireError::Write(e.to_string()))?;
+    send.finish().map_err(|e| WireError::Write(e.to_string()))?;
+    Ok(())
+}
