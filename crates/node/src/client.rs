@@ -417,6 +417,19 @@ async fn client_session(
         let Some(cur) = st.current.as_mut() else {
             continue;
         };
+        // Each frame has its own stream, so the result of the round before
+        // can arrive after the next round's open: it is late, not stale,
+        // and not worth a refusal to the server.
+        if let Message::RoundResult(r) = &msg
+            && r.round.0 < cur.round
+        {
+            tracing::debug!(
+                "the result of round {} arrived after round {} opened",
+                r.round.0,
+                cur.round
+            );
+            continue;
+        }
         cur.machine.handle_message(Instant::now(), fed.server, msg);
         let mut train = None;
         while let Some(e) = cur.machine.poll_event() {

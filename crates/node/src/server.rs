@@ -593,11 +593,20 @@ async fn connection(incoming: quinn::Incoming, shared: Arc<ConnShared>) {
 /// Sends `frame` to `to`: decryption requests on its committee connection,
 /// everything else on its client connection (or its committee one).
 fn send(peers: &Peers, to: ParticipantId, kind: Kind, frame: Bytes) -> bool {
+    send_via(peers, to, kind, false, frame)
+}
+
+/// [`send`], choosing the committee connection first when `committee` (a
+/// round's result to a member that was not among its invited clients:
+/// its client side would refuse a result for a round it was not in).
+fn send_via(peers: &Peers, to: ParticipantId, kind: Kind, committee: bool, frame: Bytes) -> bool {
     let conn = peers.lock().ok().and_then(|m| {
         let c = m.get(&(to.0, Role::Committee)).cloned();
         let k = m.get(&(to.0, Role::Client)).cloned();
         if kind == Kind::DecryptRequest {
             c
+        } else if committee {
+            c.or(k)
         } else {
             k.or(c)
         }
@@ -1193,7 +1202,8 @@ impl Driver {
                 if kind == Kind::DecryptRequest {
                     outstanding.insert(t.to.0, frame.clone());
                 }
-                send(&self.shared.peers, t.to, kind, frame);
+                let committee = kind == Kind::RoundResult && !invited.contains(&t.to.0);
+                send_via(&self.shared.peers, t.to, kind, committee, frame);
             }
             for (m, f) in replay {
                 last_frame = None;
