@@ -99,17 +99,10 @@ pub async fn read_frame(
     }
 }
 
-/// Sends one frame on a new stream of `conn`.
+/// Sends one frame on a new stream of `conn` (copied once into the
+/// connection's send buffer, as a write would).
 pub async fn send_frame(conn: &quinn::Connection, frame: &[u8]) -> Result<(), WireError> {
-    let mut send = conn
-        .open_uni()
-        .await
-        .map_err(|e| WireError::Write(e.to_string()))?;
-    send.write_all(frame)
-        .await
-        .map_err(|e| WireError::Write(e.to_string()))?;
-    send.finish().map_err(|e| WireError::Write(e.to_string()))?;
-    Ok(())
+    send_frame_shared(conn, bytes::Bytes::copy_from_slice(frame)).await
 }
 
 /// Sends one frame on a new stream of `conn` without copying it into the
