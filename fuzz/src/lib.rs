@@ -67,14 +67,19 @@ pub fn run(name: &str, data: &[u8]) {
     // Build the shared world (not proportional to any input) unguarded.
     let keys = fedhe_keys::fuzzing::TARGETS.contains(&name);
     let config = name == config_target::CONFIG_TARGET;
+    let node = fedhe_node::fuzzing::TARGETS.contains(&name);
     if keys {
         let _ = fedhe_keys::fuzzing::world();
+    } else if node {
+        let _ = fedhe_node::fuzzing::template();
     } else if !config {
         let _ = fedhe_protocols::fuzzing::world();
     }
     LIMIT.store((16 << 20) + 1024 * data.len(), Ordering::Relaxed);
     let known = if keys {
         fedhe_keys::fuzzing::run(name, data)
+    } else if node {
+        fedhe_node::fuzzing::run(name, data)
     } else if config {
         config_target::config(data);
         true

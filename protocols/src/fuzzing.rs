@@ -235,6 +235,35 @@ impl World {
 
     /// A server round 1 inviting every client, opened at `now`.
     pub fn server(&self, now: Instant) -> Option<ServerRound> {
+        self.server_for(
+            now,
+            RoundId(1),
+            Model {
+                version: 0,
+                parameters: vec![0.0; DIM],
+            },
+            round_config(),
+            [7; 32],
+            self.client_seeds.iter().map(|(id, _)| *id).collect(),
+            CLIENTS as usize,
+        )
+        .ok()
+    }
+
+    /// A server machine of this world's federation for any round record
+    /// (what a restarting `fedhe serve` rebuilds from its store): `Err` for
+    /// a record the machine refuses.
+    #[allow(clippy::too_many_arguments)]
+    pub fn server_for(
+        &self,
+        now: Instant,
+        round: RoundId,
+        model: Model,
+        config: RoundConfig,
+        seed: [u8; 32],
+        invited: Vec<ParticipantId>,
+        quorum: usize,
+    ) -> Result<ServerRound, crate::round::RoundError> {
         ServerRound::new(
             now,
             self.ctx.clone(),
@@ -243,22 +272,37 @@ impl World {
             self.roster.clone(),
             ServerRoundConfig {
                 federation: FED,
-                round: RoundId(1),
+                round,
                 server: SERVER,
-                model: Model {
-                    version: 0,
-                    parameters: vec![0.0; DIM],
-                },
-                config: round_config(),
-                seed: [7; 32],
-                invited: self.client_seeds.iter().map(|(id, _)| *id).collect(),
-                quorum: CLIENTS as usize,
+                model,
+                config,
+                seed,
+                invited,
+                quorum,
                 share_timeout: Duration::from_millis(500),
             },
             &self.encoders,
             ChaCha20Rng::seed_from_u64(99),
         )
-        .ok()
+    }
+
+    /// The roster ids of the world's clients.
+    pub fn client_ids(&self) -> Vec<ParticipantId> {
+        self.client_seeds.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// A valid, signed submission of client `i` (0..4) for `round`
+    /// (deterministic: its values and encryption randomness are seeded by
+    /// `i` and `round`).
+    pub fn submission_for(&self, i: usize, round: RoundId) -> Option<Submission> {
+        let (id, s) = self.client_seeds.get(i)?;
+        let padded = DIM.next_power_of_two();
+        let values: Vec<u64> = (0..padded as u64)
+            .map(|v| (v * (i as u64 + 3) + round.0) % 1000)
+            .collect();
+        let mut rng = ChaCha20Rng::seed_from_u64(round.0.wrapping_mul(31).wrapping_add(i as u64));
+        let list = CiphertextList::encrypt(&self.pk, &values, &mut rng).ok()?;
+        Some(Submission::new_signed(FED, round, *id, &list, &key(s)))
     }
 
     /// A client machine for client `i` (0..4).

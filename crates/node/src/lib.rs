@@ -11,6 +11,8 @@
 
 pub mod client;
 pub mod federation;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod quic_sim;
 pub mod report;

@@ -165,13 +165,45 @@ pub struct ServerOptions {
 
 /// The stored record of an open round: what rebuilds its [`ServerRound`].
 #[derive(Debug, Serialize, Deserialize)]
-struct RoundRecordFile {
+pub(crate) struct RoundRecordFile {
+    pub(crate) round: u64,
+    pub(crate) seed: [u8; 32],
+    pub(crate) model_version: u64,
+    pub(crate) invited: Vec<u32>,
+    pub(crate) quorum: usize,
+    pub(crate) config: RoundConfig,
+}
+
+/// Decodes the record of the open round `round` as the store gave it back
+/// (refused if it is the record of another round).
+pub(crate) fn decode_round_record(
     round: u64,
-    seed: [u8; 32],
-    model_version: u64,
-    invited: Vec<u32>,
-    quorum: usize,
-    config: RoundConfig,
+    bytes: &[u8],
+) -> Result<RoundRecordFile, ServerError> {
+    let rec: RoundRecordFile =
+        serde_json::from_slice(bytes).map_err(|e| ServerError::Record(e.to_string()))?;
+    if rec.round != round {
+        return Err(ServerError::Record(format!(
+            "the store's open round {round} holds the record of round {}",
+            rec.round
+        )));
+    }
+    Ok(rec)
+}
+
+/// Replays the stored privacy ledger (`(round, JSON record)` in round
+/// order) into `budget`; returns the ε spent after the last entry.
+pub(crate) fn replay_ledger(
+    budget: &mut Budget,
+    entries: &[(u64, Vec<u8>)],
+) -> Result<f64, ServerError> {
+    let mut epsilon = 0.0;
+    for (_, json) in entries {
+        let rec: RoundRecord = serde_json::from_slice(json)
+            .map_err(|e| ServerError::Record(format!("ledger entry: {e}")))?;
+        epsilon = budget.record(rec)?.epsilon;
+    }
+    Ok(epsilon)
 }
 
 /// What the server tells its host as it runs.
@@ -725,11 +757,7 @@ async fn drive(
     };
     let mut epsilon = 0.0;
     if let Some(b) = budget.as_mut() {
-        for (_, json) in block(|| store.ledger())? {
-            let rec: RoundRecord = serde_json::from_slice(&json)
-                .map_err(|e| ServerError::Record(format!("ledger entry: {e}")))?;
-            epsilon = b.record(rec)?.epsilon;
-        }
+        epsilon = replay_ledger(b, &block(|| store.ledger())?)?;
     }
     opts.metrics.set_epsilon_spent(epsilon);
     let signing = opts.credentials.signing_seed().clone();
@@ -786,11 +814,11 @@ impl Driver {
             }
             let last = block(|| self.store.last_round())?.unwrap_or(0);
             let (record, started_ms, is_recovery) = match recovered.take() {
-                Some(open) => {
-                    let rec: RoundRecordFile = serde_json::from_slice(&open.record)
-                        .map_err(|e| ServerError::Record(e.to_string()))?;
-                    (rec, open.started_at_ms, true)
-                }
+                Some(open) => (
+                    decode_round_record(open.round, &open.record)?,
+                    open.started_at_ms,
+                    true,
+                ),
                 None => {
                     if last >= self.opts.rounds {
                         break;
