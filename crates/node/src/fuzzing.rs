@@ -1045,6 +1045,91 @@ pub fn seed_scripts() -> Vec<Script> {
             });
         }
     }
+    // A long script (so libFuzzer's length limit starts high enough for
+    // many edits, inserted rows and raw patches).
+    out.push(Script {
+        edits: vec![
+            Edit::Insert {
+                table: 7,
+                values: vec![
+                    Val::Int(100),
+                    Val::Int(1),
+                    Val::Text("round_opened".into()),
+                    Val::Text(r#"{"round":9}"#.into()),
+                    Val::Blob(vec![0; 32]),
+                    Val::Blob(vec![1; 32]),
+                ],
+            },
+            Edit::Insert {
+                table: 1,
+                values: vec![
+                    Val::Null,
+                    Val::Int(2),
+                    Val::Int(103),
+                    Val::Blob(vec![0x46, 0x48, 0x50, 1, 2, 0, 0, 0, 0]),
+                ],
+            },
+            Edit::Insert {
+                table: 4,
+                values: vec![Val::Int(2), Val::Text(r#"{"round":2}"#.into())],
+            },
+            Edit::Set {
+                table: 3,
+                row: 1,
+                column: 8,
+                value: Val::Int(41),
+            },
+            Edit::Set {
+                table: 0,
+                row: 1,
+                column: 2,
+                value: Val::Json {
+                    field: 3,
+                    value: JsonVal::Ints(vec![100, 101, 102, 103, 104, 201]),
+                },
+            },
+            Edit::Set {
+                table: 5,
+                row: 0,
+                column: 1,
+                value: Val::Text("not a digest".into()),
+            },
+            Edit::Set {
+                table: 6,
+                row: 0,
+                column: 1,
+                value: Val::Real(-1.5),
+            },
+            Edit::Delete { table: 7, row: 20 },
+            Edit::Raw {
+                offset: 4096,
+                bytes: vec![0x0d, 0, 0, 0, 1, 0x0f, 0xf0],
+            },
+            Edit::Raw {
+                offset: 28,
+                bytes: vec![0, 0, 0, 0x40],
+            },
+        ],
+        writes: vec![
+            Write::AddSubmission {
+                client: 3,
+                bytes: Some(vec![0x46; 64]),
+            },
+            Write::OpenRound(0),
+            Write::CloseCollection,
+            Write::AddShare {
+                member: 203,
+                digest: 9,
+            },
+            Write::CompleteRound,
+            Write::OpenRound(2),
+            Write::RecordAnswered {
+                round: 1,
+                digest: 9,
+            },
+            Write::SetMeta(40),
+        ],
+    });
     out.push(Script {
         edits: vec![
             Edit::Pragma {
