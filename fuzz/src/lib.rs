@@ -67,12 +67,13 @@ pub fn run(name: &str, data: &[u8]) {
     // Build the shared world (not proportional to any input) unguarded.
     let keys = fedhe_keys::fuzzing::TARGETS.contains(&name);
     let config = name == config_target::CONFIG_TARGET;
+    let learn = fedhe_learn::fuzzing::TARGETS.contains(&name);
     let node = fedhe_node::fuzzing::TARGETS.contains(&name);
     if keys {
         let _ = fedhe_keys::fuzzing::world();
     } else if node {
         let _ = fedhe_node::fuzzing::template();
-    } else if !config {
+    } else if !config && !learn {
         let _ = fedhe_protocols::fuzzing::world();
     }
     LIMIT.store((16 << 20) + 1024 * data.len(), Ordering::Relaxed);
@@ -83,6 +84,8 @@ pub fn run(name: &str, data: &[u8]) {
     } else if config {
         config_target::config(data);
         true
+    } else if learn {
+        fedhe_learn::fuzzing::run(name, data)
     } else {
         fedhe_protocols::fuzzing::run(name, data)
     };

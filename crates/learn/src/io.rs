@@ -11,7 +11,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 
 use crate::data::{Dataset, MAX_CLASSES, Samples};
@@ -50,9 +50,12 @@ pub fn digits() -> Result<Dataset> {
     Ok(ds)
 }
 
-fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+/// Decompresses a whole gzip file: every member (RFC 1952 allows several
+/// members one after the other, as `cat a.gz b.gz` and parallel compressors
+/// write them; the content is their concatenation), and nothing after them.
+pub(crate) fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    GzDecoder::new(bytes)
+    MultiGzDecoder::new(bytes)
         .take(MAX_PAYLOAD + 1)
         .read_to_end(&mut out)
         .map_err(|e| Error::format(path, format!("gzip stream is corrupt: {e}")))?;
@@ -68,6 +71,12 @@ fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
 /// Reads a file, transparently gunzipping it if it starts with the gzip magic.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = fs::read(path).map_err(|e| Error::io(path, e))?;
+    maybe_gunzip(raw, path)
+}
+
+/// A file's content: gunzipped if it starts with the gzip magic, as is
+/// otherwise (`path` only names the file in errors).
+pub(crate) fn maybe_gunzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         gunzip(&raw, path)
     } else {
@@ -99,7 +108,9 @@ pub fn read_idx(path: &Path, ndims: u8) -> Result<Idx> {
     decode_idx(&bytes, path, ndims)
 }
 
-fn decode_idx(bytes: &[u8], path: &Path, ndims: u8) -> Result<Idx> {
+/// Decodes the (decompressed) bytes of an IDX file; `path` only names the
+/// file in errors.
+pub(crate) fn decode_idx(bytes: &[u8], path: &Path, ndims: u8) -> Result<Idx> {
     let magic = bytes.get(..4).ok_or_else(|| {
         Error::format(
             path,
@@ -201,14 +212,38 @@ fn load_idx_pair(dir: &Path, split: &str, n_classes: usize) -> Result<Samples> {
     let lbl_path = find_idx(dir, &format!("{split}-labels"), "idx1-ubyte")?;
     let img = read_idx(&img_path, 3)?;
     let lbl = read_idx(&lbl_path, 1)?;
+    idx_samples(&img, &img_path, &lbl, &lbl_path, n_classes)
+}
+
+/// The examples of a decoded images file (3-D) and its labels file (1-D);
+/// the paths only name the files in errors.
+pub(crate) fn idx_samples(
+    img: &Idx,
+    img_path: &Path,
+    lbl: &Idx,
+    lbl_path: &Path,
+    n_classes: usize,
+) -> Result<Samples> {
     let (n, h, w) = match img.dims[..] {
         [n, h, w] => (n, h, w),
-        _ => return Err(Error::format(&img_path, "expected 3 dimensions")),
+        _ => return Err(Error::format(img_path, "expected 3 dimensions")),
     };
+    // A dataset must hold examples and features: without them, its feature
+    // count (which sizes the model) would come from the header alone.
+    if n == 0 || h * w == 0 {
+        return Err(Error::format(
+            img_path,
+            format!(
+                "dimensions {:?}: no {}",
+                img.dims,
+                if n == 0 { "images" } else { "pixels" }
+            ),
+        ));
+    }
     let n_labels = lbl.dims.first().copied().unwrap_or(0);
     if n_labels != n {
         return Err(Error::format(
-            &lbl_path,
+            lbl_path,
             format!(
                 "{n_labels} labels but {} has {n} images",
                 img_path.display()
@@ -222,7 +257,7 @@ fn load_idx_pair(dir: &Path, split: &str, n_classes: usize) -> Result<Samples> {
         .find(|&(_, &l)| usize::from(l) >= n_classes)
     {
         return Err(Error::format(
-            &lbl_path,
+            lbl_path,
             format!("label {l} at index {i} out of range 0..{n_classes}"),
         ));
     }
@@ -230,7 +265,7 @@ fn load_idx_pair(dir: &Path, split: &str, n_classes: usize) -> Result<Samples> {
         (n, h * w),
         img.data.iter().map(|&p| f32::from(p) / 255.0).collect(),
     )
-    .map_err(|e| Error::format(&img_path, format!("inconsistent shape: {e}")))?;
+    .map_err(|e| Error::format(img_path, format!("inconsistent shape: {e}")))?;
     let y = lbl.data.iter().map(|&l| usize::from(l)).collect();
     Samples::new(x, y, n_classes)
 }
@@ -243,7 +278,8 @@ fn load_idx_pair(dir: &Path, split: &str, n_classes: usize) -> Result<Samples> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the missing file, or [`Error::Format`] as for
-/// [`read_idx`], plus label/image count mismatch and labels above 9.
+/// [`read_idx`], plus label/image count mismatch, labels above 9, and
+/// images files without images or pixels.
 pub fn load_mnist_dir(dir: &Path) -> Result<Dataset> {
     load_idx_dataset(dir, "mnist")
 }
@@ -289,10 +325,17 @@ fn load_idx_dataset(dir: &Path, name: &str) -> Result<Dataset> {
 ///
 /// # Errors
 /// [`Error::Io`] if unreadable; [`Error::Format`] naming the row and column
-/// of a non-numeric cell, a ragged row, a bad label, or a missing label column.
+/// of a non-numeric cell, a feature beyond the `f32` range, a ragged row, a
+/// bad label, or a missing label column.
 pub fn load_csv(path: &Path, label_col: &str) -> Result<Dataset> {
     let bytes = read_maybe_gz(path)?;
-    let mut ds = parse_csv(&bytes, path, label_col)?;
+    csv_dataset(&bytes, path, label_col)
+}
+
+/// [`load_csv`] on the file's (decompressed) bytes; `path` names the file in
+/// errors and the dataset by its stem.
+pub(crate) fn csv_dataset(bytes: &[u8], path: &Path, label_col: &str) -> Result<Dataset> {
+    let mut ds = parse_csv(bytes, path, label_col)?;
     if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
         stem.clone_into(&mut ds.name);
     }
@@ -378,11 +421,22 @@ fn parse_csv(bytes: &[u8], path: &Path, label_col: &str) -> Result<Dataset> {
             }
         };
         for &c in &feature_cols {
+            let v = num(c)?;
             #[expect(
                 clippy::cast_possible_truncation,
-                reason = "features are stored as f32 by design"
+                reason = "features are stored as f32 by design (checked finite below)"
             )]
-            feats.push(num(c)? as f32);
+            let f = v as f32;
+            if !f.is_finite() {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "row {row}, column {}: {v} is beyond the 32-bit float range of features",
+                        c + 1
+                    ),
+                ));
+            }
+            feats.push(f);
         }
         let l = num(label_idx)?;
         labels.push(to_label(l).ok_or_else(|| {
@@ -433,9 +487,11 @@ fn to_label(v: f64) -> Option<usize> {
 
 /// A decoded `.npy` array, converted to f64.
 #[derive(Debug, Clone, PartialEq)]
-struct Npy {
-    shape: Vec<usize>,
-    data: Vec<f64>,
+pub(crate) struct Npy {
+    /// Dimensions, outermost first.
+    pub(crate) shape: Vec<usize>,
+    /// The elements in row-major (C) order.
+    pub(crate) data: Vec<f64>,
 }
 
 /// Decodes `.npy` version 1–3: little/big-endian `f4 f8 i1 i2 i4 i8 u1 u2 u4
@@ -445,7 +501,8 @@ fn read_npy_file(path: &Path) -> Result<Npy> {
     decode_npy(&bytes, path)
 }
 
-fn decode_npy(bytes: &[u8], path: &Path) -> Result<Npy> {
+/// Decodes the bytes of a `.npy` file; `path` only names the file in errors.
+pub(crate) fn decode_npy(bytes: &[u8], path: &Path) -> Result<Npy> {
     if !bytes.starts_with(b"\x93NUMPY") {
         return Err(Error::format(
             path,
@@ -505,7 +562,8 @@ fn decode_npy(bytes: &[u8], path: &Path) -> Result<Npy> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let (endian, kind) = descr.split_at(descr.len().min(1));
+    // (Not `split_at(1)`: the first character may be several bytes long.)
+    let (endian, kind) = descr.split_at_checked(1).unwrap_or((descr, ""));
     let big = match endian {
         "<" | "|" | "=" => false,
         ">" => true,
@@ -599,11 +657,27 @@ fn decode_npy(bytes: &[u8], path: &Path) -> Result<Npy> {
 ///
 /// # Errors
 /// [`Error::Io`] if unreadable; [`Error::Format`] naming the file for bad
-/// magic, unsupported dtype, truncation, wrong dimensions, non-finite
-/// features, non-integer or out-of-range labels, or mismatched lengths.
+/// magic, unsupported dtype, truncation, wrong dimensions, no examples or no
+/// features, features that are not finite as `f32`, non-integer or
+/// out-of-range labels, or mismatched lengths.
 pub fn load_npy(x_path: &Path, y_path: &Path, is_test_path: Option<&Path>) -> Result<Dataset> {
     let xa = read_npy_file(x_path)?;
     let ya = read_npy_file(y_path)?;
+    npy_dataset(&xa, x_path, &ya, y_path, is_test_path, read_npy_file)
+}
+
+/// [`load_npy`] on decoded arrays; the split mask, if `is_test_path` names
+/// one, is read with `read_mask` only once features and labels passed their
+/// checks. The paths name the files in errors and the dataset (`x_path`'s
+/// stem).
+pub(crate) fn npy_dataset(
+    xa: &Npy,
+    x_path: &Path,
+    ya: &Npy,
+    y_path: &Path,
+    is_test_path: Option<&Path>,
+    read_mask: impl FnOnce(&Path) -> Result<Npy>,
+) -> Result<Dataset> {
     let (n, d) = match xa.shape[..] {
         [n, d] => (n, d),
         _ => {
@@ -616,6 +690,18 @@ pub fn load_npy(x_path: &Path, y_path: &Path, is_test_path: Option<&Path>) -> Re
             ));
         }
     };
+    // A dataset must hold examples and features: without them, its feature
+    // count (which sizes the model) would come from the header alone.
+    if n == 0 || d == 0 {
+        return Err(Error::format(
+            x_path,
+            format!(
+                "shape {:?}: no {}",
+                xa.shape,
+                if n == 0 { "examples" } else { "features" }
+            ),
+        ));
+    }
     if ya.shape.len() != 1 {
         return Err(Error::format(
             y_path,
@@ -635,14 +721,25 @@ pub fn load_npy(x_path: &Path, y_path: &Path, is_test_path: Option<&Path>) -> Re
             ),
         ));
     }
-    if let Some(i) = xa.data.iter().position(|v| !v.is_finite()) {
+    // Features are stored as f32: a finite f64 beyond its range would become
+    // infinite.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the check that the f32 conversion is finite"
+    )]
+    let beyond = xa.data.iter().position(|&v| !(v as f32).is_finite());
+    if let Some(i) = beyond {
+        let v = xa.data.get(i).copied().unwrap_or(f64::NAN);
+        let (row, col) = (i / d.max(1), i % d.max(1));
         return Err(Error::format(
             x_path,
-            format!(
-                "non-finite value at row {}, column {}",
-                i / d.max(1),
-                i % d.max(1)
-            ),
+            if v.is_finite() {
+                format!(
+                    "value {v} at row {row}, column {col} is beyond the 32-bit float range of features"
+                )
+            } else {
+                format!("non-finite value at row {row}, column {col}")
+            },
         ));
     }
     let y = ya
@@ -671,7 +768,7 @@ pub fn load_npy(x_path: &Path, y_path: &Path, is_test_path: Option<&Path>) -> Re
         .map_or_else(|| "npy".to_owned(), |s| s.to_string_lossy().into_owned());
     match is_test_path {
         Some(p) => {
-            let m = read_npy_file(p)?;
+            let m = read_mask(p)?;
             if m.shape.len() != 1 || m.data.len() != n {
                 return Err(Error::format(
                     p,
@@ -724,6 +821,32 @@ mod tests {
     }
 
     #[test]
+    fn gunzip_reads_every_member_and_nothing_else() {
+        use std::io::Write;
+        let p = Path::new("t.gz");
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).ok();
+            e.finish().unwrap_or_default()
+        };
+        let mut two = gz(b"a,label\n1,0\n");
+        two.extend(gz(b"2,1\n"));
+        assert_eq!(
+            maybe_gunzip(two.clone(), p).ok().as_deref(),
+            Some(&b"a,label\n1,0\n2,1\n"[..])
+        );
+        two.extend_from_slice(b"garbage");
+        let e = maybe_gunzip(two, p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("gzip stream is corrupt") && e.contains("t.gz"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn npy_rejects_corruption() {
         let p = Path::new("a.npy");
         let mk = |descr: &str, shape: &str, data: &[u8]| {
@@ -742,6 +865,7 @@ mod tests {
         let be = decode_npy(&mk(">i2", "(1,)", &[1, 2]), p);
         assert_eq!(be.ok().map(|n| n.data), Some(vec![258.0]));
         for (bytes, want) in [
+            (mk("\u{e9}f8", "(1,)", &[0; 8]), "unsupported dtype"),
             (b"NUMPY".to_vec(), "bad magic"),
             (mk("|u1", "(4,)", &[1, 2, 3]), "truncated"),
             (mk("|u1", "(2,)", &[1, 2, 3]), "trailing"),
@@ -757,6 +881,79 @@ mod tests {
                 "{e:?} should mention {want}"
             );
         }
+    }
+
+    #[test]
+    fn datasets_need_examples_and_features_within_f32() {
+        let (x, y) = (Path::new("x.npy"), Path::new("y.npy"));
+        let arr = |shape: &[usize], data: &[f64]| Npy {
+            shape: shape.to_vec(),
+            data: data.to_vec(),
+        };
+        let no_mask = |_: &Path| -> Result<Npy> { Err(Error::format("none", "unused")) };
+        let npy = |xa: &Npy, ya: &Npy| {
+            npy_dataset(xa, x, ya, y, None, no_mask)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let ok = npy_dataset(
+            &arr(&[1, 1], &[3e38]),
+            x,
+            &arr(&[1], &[0.0]),
+            y,
+            None,
+            no_mask,
+        );
+        assert_eq!(ok.ok().map(|d| d.train.len() + d.test.len()), Some(1));
+        for (xa, ya, want) in [
+            (arr(&[0, 1 << 32], &[]), arr(&[0], &[]), "no examples"),
+            (arr(&[2, 0], &[]), arr(&[2], &[0.0, 1.0]), "no features"),
+            (
+                arr(&[1, 1], &[1e39]),
+                arr(&[1], &[0.0]),
+                "beyond the 32-bit float range",
+            ),
+            (
+                arr(&[1, 1], &[f64::NAN]),
+                arr(&[1], &[0.0]),
+                "non-finite value",
+            ),
+        ] {
+            let e = npy(&xa, &ya);
+            assert!(
+                e.contains(want) && e.contains("x.npy"),
+                "{e:?} should mention {want}"
+            );
+        }
+        let (i, l) = (Path::new("i"), Path::new("l"));
+        let idx = |dims: &[usize], data: &[u8]| Idx {
+            dims: dims.to_vec(),
+            data: data.to_vec(),
+        };
+        for (img, lbl, want) in [
+            (
+                idx(&[0, 1 << 16, 1 << 16], &[]),
+                idx(&[0], &[]),
+                "no images",
+            ),
+            (idx(&[2, 0, 8], &[]), idx(&[2], &[1, 2]), "no pixels"),
+        ] {
+            let e = idx_samples(&img, i, &lbl, l, 10)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains(want) && e.starts_with("i:"),
+                "{e:?} should mention {want}"
+            );
+        }
+        let one = idx_samples(&idx(&[1, 1, 2], &[0, 255]), i, &idx(&[1], &[9]), l, 10);
+        assert_eq!(
+            one.ok()
+                .map(|s| s.x().to_owned().into_raw_vec_and_offset().0),
+            Some(vec![0.0, 1.0])
+        );
     }
 
     proptest::proptest! {
@@ -810,6 +1007,7 @@ mod tests {
             (b"1,2,3\n1,2,0\n", "header row"),
             (b"a,label,is_test\n1,0,2\n", "not 0 or 1"),
             (b"a,label\n1,0\nnan,1\n", "not finite"),
+            (b"a,label\n1e39,0\n", "beyond the 32-bit float range"),
             (&[0xff, 0xfe][..], "UTF-8"),
         ] {
             let e = parse_csv(text, p, "label")

@@ -36,6 +36,8 @@
 pub mod data;
 pub mod error;
 pub mod fedavg;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod io;
 pub mod model;
 pub mod partition;
