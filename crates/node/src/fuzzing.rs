@@ -142,20 +142,19 @@ impl std::fmt::Debug for Template {
     }
 }
 
-/// Where this process builds its store files (tmpfs when there is one).
-fn work_dir() -> &'static Path {
+/// Path of this process's store file `name` (in tmpfs when there is one;
+/// removed after each input, so a clean run leaves nothing behind).
+fn work_file(name: &str) -> PathBuf {
     static D: OnceLock<PathBuf> = OnceLock::new();
-    D.get_or_init(|| {
+    let base = D.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
+        if shm.is_dir() {
             shm.to_path_buf()
         } else {
             std::env::temp_dir()
-        };
-        let d = base.join(format!("fedhe-fuzz-store-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("fuzz work directory");
-        d
-    })
+        }
+    });
+    base.join(format!("fedhe-fuzz-store-{}-{name}", std::process::id()))
 }
 
 fn remove_db(path: &Path) {
@@ -227,7 +226,7 @@ fn build_template() -> Template {
     }
     // Member 1's share of round 1 (see `World::frames`).
     let share = w.frames().get(6).cloned().expect("share frame");
-    let path = work_dir().join("template.sqlite");
+    let path = work_file("template.sqlite");
     remove_db(&path);
     let t0 = 1_700_000_000_000i64;
     {
@@ -617,7 +616,7 @@ fn apply_sql(path: &Path, edits: &[Edit]) -> Vec<(u32, Vec<u8>)> {
 /// Builds the tampered image: the template, the SQL edits, the raw patches.
 fn tampered(script: &Script) -> Vec<u8> {
     let t = template();
-    let path = work_dir().join("edit.sqlite");
+    let path = work_file("edit.sqlite");
     remove_db(&path);
     std::fs::write(&path, &t.image).expect("write image");
     let edits: Vec<Edit> = script.edits.iter().take(16).cloned().collect();
@@ -647,7 +646,7 @@ pub fn store_script(script: &Script) {
     let image = tampered(script);
 
     // 1. Read-only, as `fedhe audit verify` and `fedhe models` open it.
-    let ro = work_dir().join("ro.sqlite");
+    let ro = work_file("ro.sqlite");
     remove_db(&ro);
     std::fs::write(&ro, &image).expect("write image");
     if let Ok(st) = Store::open_read_only(&ro) {
@@ -658,7 +657,7 @@ pub fn store_script(script: &Script) {
     remove_db(&ro);
 
     // 2. Read-write, as a restarting `fedhe serve` opens it.
-    let rw = work_dir().join("rw.sqlite");
+    let rw = work_file("rw.sqlite");
     remove_db(&rw);
     std::fs::write(&rw, &image).expect("write image");
     if let Ok(mut st) = Store::open(&rw) {
@@ -1473,6 +1472,11 @@ mod tests {
         // The untouched template reads back whole and recovers.
         let t = template();
         assert!(t.audit.len() > 10 && t.models.len() == 2);
+        eprintln!(
+            "template: {} bytes, {} audit entries",
+            t.image.len(),
+            t.audit.len()
+        );
         store(&Script::encode(&seed_scripts()[0]));
         store(&Script::encode(&seed_scripts()[1]));
     }
@@ -1480,7 +1484,7 @@ mod tests {
     #[test]
     fn a_tampered_audit_entry_is_refused_and_the_untouched_store_verifies() {
         let t = template();
-        let path = work_dir().join("unit.sqlite");
+        let path = work_file("unit.sqlite");
         let open = |script: &Script| {
             remove_db(&path);
             std::fs::write(&path, tampered(script)).expect("write");
@@ -1510,7 +1514,7 @@ mod tests {
 
     #[test]
     fn the_recovery_replays_the_open_round() {
-        let path = work_dir().join("unit-recover.sqlite");
+        let path = work_file("unit-recover.sqlite");
         remove_db(&path);
         std::fs::write(&path, &template().image).expect("write");
         let st = Store::open(&path).expect("open");
