@@ -142,7 +142,7 @@ impl std::fmt::Debug for Template {
     }
 }
 
-/// Path of this process's store file `name` (in tmpfs when there is one;
+/// Path of this process's (and thread's) store file `name` (in tmpfs when there is one;
 /// removed after each input, so a clean run leaves nothing behind).
 fn work_file(name: &str) -> PathBuf {
     static D: OnceLock<PathBuf> = OnceLock::new();
@@ -154,7 +154,13 @@ fn work_file(name: &str) -> PathBuf {
             std::env::temp_dir()
         }
     });
-    base.join(format!("fedhe-fuzz-store-{}-{name}", std::process::id()))
+    // Per thread too: the unit tests run in parallel threads of one process.
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    base.join(format!(
+        "fedhe-fuzz-store-{}-{thread}-{name}",
+        std::process::id()
+    ))
 }
 
 fn remove_db(path: &Path) {
