@@ -47,8 +47,13 @@ fn full_run_with_dp_over_three_rounds() {
     run.start_server();
     run.start_participants();
     let mut eps = 0.0;
+    let mut last_acc = 0.0;
     for r in 1..=3 {
         let v = round_done_ok(&run, r);
+        eprintln!(
+            "round {r}: accuracy {} loss {} epsilon {}",
+            v["accuracy"], v["loss"], v["epsilon"]
+        );
         let contributors = v["contributors"].as_u64().expect("contributors");
         assert!(
             contributors >= u64::from(run.spec.min_clients)
@@ -58,8 +63,21 @@ fn full_run_with_dp_over_three_rounds() {
         let e = v["epsilon"].as_f64().expect("epsilon");
         assert!(e > eps, "round {r}: ε grows with DP on: {v}");
         eps = e;
-        assert!(v["accuracy"].as_f64().is_some_and(|a| a > 0.1), "{v}");
+        let acc = v["accuracy"].as_f64().expect("accuracy");
+        assert!((0.0..=1.0).contains(&acc), "{v}");
+        // Round 1 is one DP-noised step from the initial model and can sit
+        // at chance (1/10) on a bad noise draw: CI once saw 0.091 there,
+        // then 0.21 and 0.32. From round 2 on the model is above chance.
+        if r >= 2 {
+            assert!(acc > 0.1, "round {r}: above chance: {v}");
+        }
+        last_acc = acc;
     }
+    // Eleven runs on this machine ended at 0.32 to 0.49 after round 3.
+    assert!(
+        last_acc > 0.2,
+        "the model learns: twice chance after 3 rounds, got {last_acc}"
+    );
     assert!(eps <= 8.0 * (1.0 + 1e-6), "ε within the target: {eps}");
     let fin = run
         .server()
